@@ -1,0 +1,209 @@
+// Public face of the cancel-scope core: the scope class, the ambient queries,
+// `shield`, `checkpoint` and `suspend`, the building block of every await.
+import { clearImmediate, setImmediate } from "node:timers";
+import {
+  addListener,
+  CancelledError,
+  CancelScope,
+  type CancelScopeOptions,
+  currentScope,
+  enterScope,
+  exitScope,
+  removeListener,
+  toCancelError,
+} from "./_scope.ts";
+
+export { CancelledError, CancelScope, type CancelScopeOptions, currentScope };
+
+/** Options shared by every await of this library. */
+export interface SignalOptions {
+  /**
+   * Aborts the wait; it rejects with the signal's reason (a plain
+   * `AbortError` becomes a {@linkcode CancelledError}).
+   */
+  signal?: AbortSignal;
+}
+
+const neverAborted = new AbortController().signal;
+
+/**
+ * An `AbortSignal` that aborts when the ambient cancel scope is cancelled, to
+ * hand to `fetch` or any API that takes a signal. Outside every scope it is a
+ * signal that never aborts.
+ *
+ * @example Hand the ambient cancellation to an API that takes a signal
+ * ```ts
+ * import { currentSignal, timeout, TimeoutError } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * await assert.rejects(
+ *   timeout(10, () =>
+ *     new Promise((_, reject) => {
+ *       const signal = currentSignal();
+ *       signal.addEventListener("abort", () => reject(signal.reason));
+ *     })),
+ *   TimeoutError,
+ * );
+ * ```
+ *
+ * @returns The current scope's signal.
+ */
+export function currentSignal(): AbortSignal {
+  return currentScope()?.signal ?? neverAborted;
+}
+
+/**
+ * Low-level: the building block of every await in aio. Returns a promise that
+ * `setup` settles through `resolve`/`reject`, and that rejects instead when the
+ * ambient scope is cancelled or `options.signal` aborts first — at once if
+ * either already is. On cancellation, the function `setup` returned is called
+ * first (synchronously) so the caller can withdraw its waiter; once `resolve`
+ * or `reject` has been called, cancellation no longer applies.
+ *
+ * @example A cancellable wait on a callback API
+ * ```ts
+ * import { suspend } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const value = await suspend<number>((resolve) => {
+ *   const id = setTimeout(() => resolve(42), 1);
+ *   return () => clearTimeout(id); // withdraws the timer on cancellation
+ * });
+ * assert.equal(value, 42);
+ * ```
+ *
+ * @param setup Starts the wait; returns what to undo on cancellation.
+ * @param options Cancellation.
+ * @returns A promise of the value passed to `resolve`.
+ */
+export function suspend<T>(
+  setup: (
+    resolve: (value: T) => void,
+    reject: (error: unknown) => void,
+  ) => ((error: unknown) => void) | void,
+  options?: SignalOptions,
+): Promise<T> {
+  const signal = options?.signal;
+  if (signal !== undefined) {
+    if (!(signal instanceof AbortSignal)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot wait: 'signal' must be an AbortSignal, got ${typeof signal}`,
+        ),
+      );
+    }
+    if (signal.aborted) return Promise.reject(toCancelError(signal.reason));
+  }
+  const scope = currentScope();
+  if (scope?.cancelled) return Promise.reject(scope.reason);
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let undo: ((error: unknown) => void) | void = undefined;
+    const cleanup = () => {
+      scope?.[removeListener](onCancel);
+      if (signal !== undefined) signal.removeEventListener("abort", onAbort);
+    };
+    const onCancel = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      if (undo) undo(error);
+      reject(error);
+    };
+    const onAbort = () => onCancel(toCancelError(signal!.reason));
+    undo = setup((value) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      resolve(value);
+    }, (error) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      reject(error);
+    });
+    if (settled) return;
+    scope?.[addListener](onCancel);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Yields to the event loop once (timers and I/O get their turn), then goes on
+ * — Trio's `checkpoint`, asyncio's `sleep(0)`. Rejects if the ambient scope
+ * is cancelled, before or during the yield: call it in long CPU loops so that
+ * they can be cancelled and timed out.
+ *
+ * @example Make a CPU loop cancellable
+ * ```ts
+ * import { checkpoint, moveOnAfter } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * let rounds = 0;
+ * await moveOnAfter(20, async () => {
+ *   while (true) {
+ *     rounds++;
+ *     await checkpoint();
+ *   }
+ * });
+ * assert.ok(rounds > 0);
+ * ```
+ *
+ * @param options Cancellation.
+ * @returns A promise that resolves after one turn of the event loop.
+ */
+export function checkpoint(options?: SignalOptions): Promise<void> {
+  // setImmediate, not setTimeout(0): nested zero timers are clamped to 4 ms,
+  // and a fake clock must not stop a checkpoint.
+  return suspend<void>((resolve) => {
+    const id = setImmediate(resolve);
+    return () => clearImmediate(id);
+  }, options);
+}
+
+/**
+ * Runs `fn` where cancellation of enclosing scopes cannot reach it — Trio's
+ * shielded scope, for cleanup that must finish (closing a connection, sending
+ * a goodbye). Unlike asyncio's `shield`, the awaits inside really run to the
+ * end; once `fn` is done, the enclosing scope's cancellation applies again.
+ *
+ * @example Cleanup that survives cancellation
+ * ```ts
+ * import { CancelledError, createTask, shield, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * let cleaned = false;
+ * const task = createTask(async () => {
+ *   try {
+ *     await sleep(60_000);
+ *   } finally {
+ *     await shield(async () => {
+ *       await sleep(1); // would reject at once without the shield
+ *       cleaned = true;
+ *     });
+ *   }
+ * });
+ * await sleep(1);
+ * task.cancel();
+ * await assert.rejects(task, CancelledError);
+ * assert.ok(cleaned);
+ * ```
+ *
+ * @param fn The code to protect; it receives its own (shielded) scope.
+ * @returns `fn`'s result.
+ */
+export async function shield<T>(
+  fn: (scope: CancelScope) => T | PromiseLike<T>,
+): Promise<T> {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot shield: 'fn' must be a function, got ${typeof fn}`,
+    );
+  }
+  const scope = new CancelScope({ shield: true });
+  try {
+    return await scope[enterScope](fn, scope);
+  } finally {
+    scope[exitScope]();
+  }
+}

@@ -1,0 +1,72 @@
+import { CancelScope, enterScope, exitScope } from "./_scope.ts";
+
+/** Options for {@linkcode run}. */
+export interface RunOptions {
+  /**
+   * OS signals that cancel `main`; a second one exits the process at once.
+   * `["SIGINT", "SIGTERM"]` by default (`["SIGINT"]` on Windows); `[]` for none.
+   */
+  signals?: Deno.Signal[];
+}
+
+/**
+ * The entry point of a program — asyncio's `asyncio.run`. Runs `main` in a
+ * root cancel scope; the first SIGINT or SIGTERM cancels that scope, so every
+ * await inside rejects and `finally` blocks run; a second one exits the
+ * process at once with code 130. Returns `main`'s result.
+ *
+ * @example Usage
+ * ```ts
+ * import { run, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const answer = await run(async () => {
+ *   await sleep(1);
+ *   return 42;
+ * });
+ * assert.equal(answer, 42);
+ * ```
+ *
+ * @param main The program; it receives the root scope's `AbortSignal` if it
+ * declares a parameter.
+ * @param options Which signals cancel it.
+ * @returns `main`'s result.
+ */
+export async function run<T>(
+  main: (signal: AbortSignal) => T | PromiseLike<T>,
+  options?: RunOptions,
+): Promise<T> {
+  if (typeof main !== "function") {
+    throw new TypeError(
+      `Cannot run: 'main' must be a function, got ${typeof main}`,
+    );
+  }
+  const signals = options?.signals ??
+    (Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"]);
+  if (!Array.isArray(signals)) {
+    throw new TypeError(
+      `Cannot run: 'signals' must be an array of signal names, got ${typeof signals}`,
+    );
+  }
+  const scope = new CancelScope();
+  let received = 0;
+  const listeners = signals.map((name) => {
+    const listener = () => {
+      if (++received > 1) Deno.exit(130);
+      scope.cancel(`Cancelled by ${name}`);
+    };
+    Deno.addSignalListener(name, listener);
+    return [name, listener] as const;
+  });
+  try {
+    return await scope[enterScope](
+      main,
+      (main.length > 0 ? scope.signal : undefined) as AbortSignal,
+    );
+  } finally {
+    for (const [name, listener] of listeners) {
+      Deno.removeSignalListener(name, listener);
+    }
+    scope[exitScope]();
+  }
+}

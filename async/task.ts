@@ -1,0 +1,464 @@
+import {
+  CancelledError,
+  CancelScope,
+  childOf,
+  enterScope,
+  exitScope,
+} from "./_scope.ts";
+import { suspend } from "./cancel_scope.ts";
+
+/** Options for {@linkcode createTask}. */
+export interface TaskOptions {
+  /** A name for error reports and debugging; `Task-N` by default. */
+  name?: string;
+  /** Cancels the task when aborted. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode setExceptionHandler}'s handler receives. */
+export interface ExceptionContext {
+  /** What happened, e.g. "Task exception was never retrieved". */
+  message: string;
+  /** The error. */
+  error: unknown;
+  /** The name of the task concerned, if any. */
+  taskName?: string;
+}
+
+/** Receives errors that nobody else could be given. */
+export type ExceptionHandler = (context: ExceptionContext) => void;
+
+const defaultHandler: ExceptionHandler = (context) => {
+  console.error(
+    `${context.message}${
+      context.taskName === undefined ? "" : ` (task '${context.taskName}')`
+    }:`,
+    context.error,
+  );
+};
+let exceptionHandler: ExceptionHandler = defaultHandler;
+
+/**
+ * Sets where errors that nobody retrieved are reported — asyncio's
+ * `loop.set_exception_handler`. The default prints them with
+ * `console.error`. Pass `undefined` to restore the default.
+ *
+ * @example Collect unretrieved task errors
+ * ```ts
+ * import { setExceptionHandler, type ExceptionContext } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const seen: ExceptionContext[] = [];
+ * const previous = setExceptionHandler((context) => seen.push(context));
+ * setExceptionHandler(previous);
+ * assert.equal(seen.length, 0);
+ * ```
+ *
+ * @param handler The new handler, or `undefined` for the default.
+ * @returns The handler that was in place.
+ */
+export function setExceptionHandler(
+  handler: ExceptionHandler | undefined,
+): ExceptionHandler {
+  if (handler !== undefined && typeof handler !== "function") {
+    throw new TypeError(
+      `Cannot set the exception handler: it must be a function, got ${typeof handler}`,
+    );
+  }
+  const previous = exceptionHandler;
+  exceptionHandler = handler ?? defaultHandler;
+  return previous;
+}
+
+/** @ignore Reports an error through the current exception handler. */
+export function reportException(context: ExceptionContext): void {
+  try {
+    exceptionHandler(context);
+  } catch (error) {
+    defaultHandler({ message: "The exception handler failed", error });
+    defaultHandler(context);
+  }
+}
+
+// Like asyncio, a failed task whose error nobody looked at is reported when
+// the task is garbage-collected: only then is it sure that nobody will.
+const unretrieved = new FinalizationRegistry<ExceptionContext>(
+  reportException,
+);
+
+// The ready queue: tasks start in FIFO order on the next microtask, one
+// microtask for the whole batch (asyncio's call_soon), not one per task.
+let ready: Task<unknown>[] = [];
+let draining = false;
+
+function drainReady(): void {
+  while (ready.length > 0) {
+    const batch = ready;
+    ready = [];
+    for (let i = 0; i < batch.length; i++) batch[i][startTask]();
+  }
+  draining = false;
+}
+
+const startTask: unique symbol = Symbol("aio.startTask");
+
+const enum State {
+  Pending,
+  Running,
+  Done,
+}
+
+let taskCount = 0;
+const noop = () => {};
+
+function isThenable<T>(value: unknown): value is PromiseLike<T> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as PromiseLike<T>).then === "function";
+}
+
+/**
+ * A function running concurrently, as a unit that can be awaited and
+ * cancelled — asyncio's `Task`. Made by {@linkcode createTask} or
+ * `TaskGroup.createTask`; it starts on the next microtask, inside its own
+ * {@linkcode CancelScope} nested in the scope that created it.
+ *
+ * Awaiting a task gives its result or rethrows its error; a cancelled task
+ * rejects with {@linkcode CancelledError}.
+ *
+ * @example Usage
+ * ```ts
+ * import { createTask, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const task = createTask(async () => {
+ *   await sleep(1);
+ *   return 42;
+ * }, { name: "answer" });
+ * assert.equal(task.done(), false);
+ * assert.equal(await task, 42);
+ * assert.equal(task.result(), 42);
+ * assert.equal(task.name, "answer");
+ * ```
+ *
+ * @typeParam T The result type.
+ */
+export class Task<T> implements PromiseLike<T> {
+  /** The task's name, for error reports and debugging. */
+  readonly name: string;
+  #fn: ((signal: AbortSignal) => T | PromiseLike<T>) | undefined;
+  #scope: CancelScope;
+  #state = State.Pending;
+  #failed = false;
+  #cancelled = false;
+  #value: unknown = undefined;
+  #callbacks: ((task: Task<T>) => void)[] | undefined = undefined;
+  #promise: Promise<T> | undefined = undefined;
+  #resolve: ((value: T) => void) | undefined = undefined;
+  #reject: ((error: unknown) => void) | undefined = undefined;
+  #retrieved = false;
+
+  /**
+   * Makes and schedules a task; {@linkcode createTask} is the usual way.
+   *
+   * @param fn The function to run; it receives the task's `AbortSignal` when
+   * it declares a parameter (the signal is made only then).
+   * @param options Name and cancellation.
+   * @param parent The scope to nest the task's scope in; the ambient one by
+   * default.
+   */
+  constructor(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: TaskOptions,
+    parent?: CancelScope,
+  ) {
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot create a task: 'fn' must be a function, got ${typeof fn}`,
+      );
+    }
+    const name = options?.name;
+    if (name !== undefined && typeof name !== "string") {
+      throw new TypeError(
+        `Cannot create a task: 'name' must be a string, got ${typeof name}`,
+      );
+    }
+    const scopeOptions = options?.signal === undefined
+      ? undefined
+      : { signal: options.signal };
+    this.#scope = parent === undefined
+      ? new CancelScope(scopeOptions)
+      : CancelScope[childOf](parent, scopeOptions);
+    this.name = name ?? `Task-${++taskCount}`;
+    this.#fn = fn;
+    ready.push(this as Task<unknown>);
+    if (!draining) {
+      draining = true;
+      queueMicrotask(drainReady);
+    }
+  }
+
+  /** @ignore */
+  [startTask](): void {
+    const fn = this.#fn!;
+    this.#fn = undefined;
+    const scope = this.#scope;
+    if (scope.cancelled) {
+      // Cancelled before it ran: like asyncio, the function never starts.
+      this.#finish(true, scope.reason);
+      return;
+    }
+    this.#state = State.Running;
+    let result: T | PromiseLike<T>;
+    try {
+      result = scope[enterScope](
+        fn,
+        (fn.length > 0 ? scope.signal : undefined) as AbortSignal,
+      );
+    } catch (error) {
+      this.#finish(true, error);
+      return;
+    }
+    if (isThenable(result)) {
+      (result as PromiseLike<T>).then(
+        (value) => this.#finish(false, value),
+        (error) => this.#finish(true, error),
+      );
+    } else {
+      this.#finish(false, result);
+    }
+  }
+
+  #finish(failed: boolean, value: unknown): void {
+    this.#state = State.Done;
+    this.#scope[exitScope]();
+    this.#failed = failed;
+    this.#value = value;
+    if (failed && value instanceof CancelledError) this.#cancelled = true;
+    if (this.#promise !== undefined) {
+      if (failed) this.#reject!(value);
+      else this.#resolve!(value as T);
+      this.#resolve = this.#reject = undefined;
+    } else if (failed && !this.#cancelled && !this.#retrieved) {
+      unretrieved.register(this, {
+        message: "Task exception was never retrieved",
+        error: value,
+        taskName: this.name,
+      }, this);
+    }
+    const callbacks = this.#callbacks;
+    if (callbacks !== undefined) {
+      this.#callbacks = undefined;
+      for (let i = 0; i < callbacks.length; i++) this.#call(callbacks[i]);
+    }
+  }
+
+  #call(callback: (task: Task<T>) => void): void {
+    try {
+      callback(this);
+    } catch (error) {
+      reportException({
+        message: "A task's done callback threw",
+        error,
+        taskName: this.name,
+      });
+    }
+  }
+
+  #retrieve(): void {
+    if (this.#retrieved) return;
+    this.#retrieved = true;
+    if (this.#failed) unretrieved.unregister(this);
+  }
+
+  /**
+   * Makes `await task` work: settles with the task's result or error. Like
+   * every await of this library, it rejects at once if the awaiting code's
+   * scope is cancelled (the task itself goes on).
+   *
+   * @param onfulfilled Called with the result.
+   * @param onrejected Called with the error.
+   * @returns A promise of what the callback returns.
+   */
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.#retrieve();
+    if (this.#promise === undefined) {
+      if (this.#state === State.Done) {
+        this.#promise = this.#failed
+          ? Promise.reject(this.#value)
+          : Promise.resolve(this.#value as T);
+      } else {
+        this.#promise = new Promise<T>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        });
+      }
+      // An awaiter cancelled before it subscribed must not leave the
+      // task's failure unhandled.
+      this.#promise.catch(noop);
+    }
+    const promise = this.#promise;
+    return suspend<T>((resolve, reject) => {
+      promise.then(resolve, reject);
+    }).then(onfulfilled, onrejected);
+  }
+
+  /**
+   * Like `Promise.prototype.catch`, so a task can stand where a promise is
+   * expected.
+   *
+   * @param onrejected Called with the error.
+   * @returns A promise of the result or of what the callback returns.
+   */
+  catch<R = never>(
+    onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null,
+  ): Promise<T | R> {
+    return this.then(undefined, onrejected);
+  }
+
+  /**
+   * Like `Promise.prototype.finally`.
+   *
+   * @param onfinally Called when the task settles.
+   * @returns A promise that settles like the task.
+   */
+  finally(onfinally?: (() => void) | null): Promise<T> {
+    return this.then().finally(onfinally);
+  }
+
+  /** Whether the task has finished: returned, thrown or been cancelled. */
+  done(): boolean {
+    return this.#state === State.Done;
+  }
+
+  /** Whether the task finished by cancellation. */
+  cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /**
+   * Asks the task to stop: its scope is cancelled, so its pending and later
+   * awaits reject with {@linkcode CancelledError}. A task that has not
+   * started never runs. Returns `false` if the task is already done.
+   *
+   * @param reason A message, or an error of your own to reject with.
+   * @returns Whether the request was made.
+   */
+  cancel(reason?: unknown): boolean {
+    if (this.#state === State.Done) return false;
+    this.#scope.cancel(reason ?? `Task '${this.name}' was cancelled`);
+    return true;
+  }
+
+  /**
+   * The task's result. Throws the task's error if it failed,
+   * {@linkcode CancelledError} if it was cancelled, and an `Error` if it is
+   * not done yet.
+   *
+   * @returns The value `fn` returned.
+   */
+  result(): T {
+    this.#assertDone("result");
+    this.#retrieve();
+    if (this.#failed) throw this.#value;
+    return this.#value as T;
+  }
+
+  /**
+   * The task's error, or `undefined` if it succeeded. Throws
+   * {@linkcode CancelledError} if it was cancelled, and an `Error` if it is
+   * not done yet.
+   *
+   * @returns The error `fn` threw, if any.
+   */
+  exception(): unknown {
+    this.#assertDone("exception");
+    this.#retrieve();
+    if (this.#cancelled) throw this.#value;
+    return this.#failed ? this.#value : undefined;
+  }
+
+  /**
+   * Calls `callback(task)` when the task is done — at once (on the next
+   * microtask) if it already is.
+   *
+   * @param callback Receives the task.
+   */
+  addDoneCallback(callback: (task: Task<T>) => void): void {
+    if (typeof callback !== "function") {
+      throw new TypeError(
+        `Cannot add a done callback: it must be a function, got ${typeof callback}`,
+      );
+    }
+    if (this.#state === State.Done) {
+      queueMicrotask(() => this.#call(callback));
+    } else {
+      (this.#callbacks ??= []).push(callback);
+    }
+  }
+
+  /**
+   * Removes every registration of `callback`.
+   *
+   * @param callback A callback given to {@linkcode Task.addDoneCallback}.
+   * @returns How many were removed.
+   */
+  removeDoneCallback(callback: (task: Task<T>) => void): number {
+    const callbacks = this.#callbacks;
+    if (callbacks === undefined) return 0;
+    const kept = callbacks.filter((c) => c !== callback);
+    this.#callbacks = kept;
+    return callbacks.length - kept.length;
+  }
+
+  #assertDone(what: string): void {
+    if (this.#state !== State.Done) {
+      throw new Error(
+        `Cannot get the ${what} of task '${this.name}': it is not done yet; await it first`,
+      );
+    }
+  }
+
+  /** @ignore */
+  get [Symbol.toStringTag](): string {
+    return "Task";
+  }
+}
+
+/**
+ * Starts `fn` concurrently and returns its {@linkcode Task} — asyncio's
+ * `asyncio.create_task`. The task's scope is nested in the caller's, so
+ * cancelling the enclosing scope (a TaskGroup, a timeout, `run`) cancels the
+ * task too. Keep a reference and await it, or use a `TaskGroup` or
+ * `TaskSet`.
+ *
+ * @example Run two things at once
+ * ```ts
+ * import { createTask, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const a = createTask(async () => {
+ *   await sleep(5);
+ *   return "a";
+ * });
+ * const b = createTask(async () => {
+ *   await sleep(5);
+ *   return "b";
+ * });
+ * assert.deepEqual([await a, await b], ["a", "b"]);
+ * ```
+ *
+ * @param fn The function to run; it receives the task's `AbortSignal` if it
+ * declares a parameter.
+ * @param options Name and cancellation.
+ * @returns The task.
+ */
+export function createTask<T>(
+  fn: (signal: AbortSignal) => T | PromiseLike<T>,
+  options?: TaskOptions,
+): Task<T> {
+  return new Task(fn, options);
+}

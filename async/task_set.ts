@@ -1,0 +1,161 @@
+import { suspend } from "./cancel_scope.ts";
+import { reportException, Task, type TaskOptions } from "./task.ts";
+
+/** Options for {@linkcode TaskSet}. */
+export interface TaskSetOptions {
+  /**
+   * Receives the error of every task that fails (not by cancellation). By
+   * default errors go to the exception handler (see `setExceptionHandler`).
+   */
+  onError?: (error: unknown, task: Task<unknown>) => void;
+}
+
+/**
+ * Fire-and-forget tasks done right — the `background_tasks` set of asyncio's
+ * docs, as a class. It keeps strong references to its tasks until they end,
+ * reports their errors, and `await using` cancels and awaits what is left.
+ *
+ * @example Usage
+ * ```ts
+ * import { sleep, TaskSet } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const log: string[] = [];
+ * {
+ *   await using tasks = new TaskSet();
+ *   tasks.createTask(async () => {
+ *     await sleep(1);
+ *     log.push("quick one done");
+ *   });
+ *   tasks.createTask(() => sleep(60_000)); // cancelled at the end of the block
+ *   await sleep(10);
+ *   assert.equal(tasks.size, 1);
+ * }
+ * assert.deepEqual(log, ["quick one done"]);
+ * ```
+ */
+export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
+  #tasks = new Set<Task<unknown>>();
+  #closed = false;
+  #onError: ((error: unknown, task: Task<unknown>) => void) | undefined;
+  #idle: (() => void)[] = [];
+  #done = (task: Task<unknown>): void => {
+    this.#tasks.delete(task);
+    if (!task.cancelled()) {
+      let failed = false;
+      let error: unknown;
+      try {
+        task.result();
+      } catch (e) {
+        failed = true;
+        error = e;
+      }
+      if (failed) {
+        if (this.#onError === undefined) {
+          reportException({
+            message: "A task of a TaskSet failed",
+            error,
+            taskName: task.name,
+          });
+        } else {
+          try {
+            this.#onError(error, task);
+          } catch (e) {
+            reportException({ message: "TaskSet's onError threw", error: e });
+          }
+        }
+      }
+    }
+    if (this.#tasks.size === 0) {
+      const idle = this.#idle;
+      this.#idle = [];
+      for (const resolve of idle) resolve();
+    }
+  };
+
+  /**
+   * Makes an empty set.
+   *
+   * @param options Where task errors go.
+   */
+  constructor(options?: TaskSetOptions) {
+    const onError = options?.onError;
+    if (onError !== undefined && typeof onError !== "function") {
+      throw new TypeError(
+        `Cannot create a TaskSet: 'onError' must be a function, got ${typeof onError}`,
+      );
+    }
+    this.#onError = onError;
+  }
+
+  /** How many tasks are still running. */
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  /**
+   * Starts `fn` as a task held by this set until it ends.
+   *
+   * @param fn The function to run; it receives the task's `AbortSignal` if
+   * it declares a parameter.
+   * @param options Name and cancellation.
+   * @returns The task.
+   */
+  createTask<T>(
+    fn: (signal: AbortSignal) => T | PromiseLike<T>,
+    options?: TaskOptions,
+  ): Task<T> {
+    if (this.#closed) {
+      throw new Error(
+        "Cannot create a task: the TaskSet is disposed; make a new one",
+      );
+    }
+    const task = new Task(fn, options);
+    this.#tasks.add(task as Task<unknown>);
+    task.addDoneCallback(this.#done as (task: Task<T>) => void);
+    return task;
+  }
+
+  /**
+   * Cancels every running task.
+   *
+   * @param reason A message for the cancellation.
+   */
+  cancelAll(reason?: string): void {
+    for (const task of this.#tasks) task.cancel(reason);
+  }
+
+  /**
+   * Waits until no task is running (tasks started meanwhile count too).
+   *
+   * @returns A promise that resolves when the set is empty.
+   */
+  join(): Promise<void> {
+    return suspend<void>((resolve) => {
+      if (this.#tasks.size === 0) {
+        resolve();
+        return;
+      }
+      this.#idle.push(resolve);
+      return () => {
+        const i = this.#idle.indexOf(resolve);
+        if (i >= 0) this.#idle.splice(i, 1);
+      };
+    });
+  }
+
+  /** Iterates over the running tasks. */
+  [Symbol.iterator](): Iterator<Task<unknown>> {
+    return this.#tasks.values();
+  }
+
+  /** Closes the set, cancels what runs and waits for it to end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#closed = true;
+    this.cancelAll("The TaskSet was disposed");
+    if (this.#tasks.size > 0) {
+      // Not cancellable: disposal must not leave tasks behind.
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+  }
+}
