@@ -1,6 +1,7 @@
 // The cancel-scope core: the ambient scope, its tree and its state machine.
 // Private to async/; cancel_scope.ts re-exports the public parts.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { CallbackTimer, schedule, unschedule } from "./_timers.ts";
 
 /**
  * Raised inside a cancelled scope by every await of this library — asyncio's
@@ -32,8 +33,13 @@ export class CancelledError extends Error {
 
 const storage = new AsyncLocalStorage<CancelScope>();
 
-/** A pending await's hook: called once with the error it must reject with. */
-export type CancelListener = (error: unknown) => void;
+/**
+ * A pending await's hook: called once with the error it must reject with.
+ * An object form saves a closure on hot paths.
+ */
+export type CancelListener =
+  | ((error: unknown) => void)
+  | { onCancel(error: unknown): void };
 
 /** @ignore Runs `fn(arg)` with this scope as the ambient one (no checks). */
 export const enterScope: unique symbol = Symbol("aio.enterScope");
@@ -45,6 +51,11 @@ export const childOf: unique symbol = Symbol("aio.childOf");
 export const addListener: unique symbol = Symbol("aio.addListener");
 /** @ignore Unregisters a pending await. */
 export const removeListener: unique symbol = Symbol("aio.removeListener");
+
+function notify(listener: CancelListener, error: unknown): void {
+  if (typeof listener === "function") listener(error);
+  else listener.onCancel(error);
+}
 
 /** The scope the calling code runs in, or `undefined` outside every scope. */
 export function currentScope(): CancelScope | undefined {
@@ -81,10 +92,24 @@ export interface CancelScopeOptions {
   signal?: AbortSignal;
 }
 
-const enum State {
-  Created,
-  Entered,
-  Exited,
+// State bits of a scope, in one small integer to keep scopes small: a task
+// has one, and a program may hold a hundred thousand.
+const SHIELD = 1;
+const ENTERED = 2;
+const EXITED = 4;
+const CANCELLED = 8;
+const CANCEL_CALLED = 16;
+const CAUGHT = 32;
+const EXPIRED = 64;
+const ATTACHED = 128;
+
+// What few scopes need (a deadline, a signal in or out) lives apart.
+interface Extra {
+  deadline: number;
+  timer: CallbackTimer | undefined;
+  controller: AbortController | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 /**
@@ -113,29 +138,24 @@ const enum State {
  */
 export class CancelScope {
   #parent: CancelScope | undefined;
-  #shield: boolean;
-  #state = State.Created;
-  #cancelled = false;
-  #cancelCalled = false;
-  #caught = false;
+  #flags = 0;
   #error: unknown = undefined;
-  // Pending awaits and nested scopes to tell on cancellation. Made on demand.
-  #listeners: Set<CancelListener | CancelScope> | undefined = undefined;
-  // Nested scopes still alive; a scope stays attached to its parent until it
-  // has exited and all of them have gone, so outer cancellation reaches them.
-  #children = 0;
-  #attached = false;
-  #deadline = Infinity;
-  #expired = false;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  #controller: AbortController | undefined = undefined;
-  #signal: AbortSignal | undefined = undefined;
-  #onAbort: (() => void) | undefined = undefined;
+  // Pending awaits to tell on cancellation: usually none or one.
+  #listeners: CancelListener | CancelListener[] | undefined = undefined;
+  // Nested scopes that need to hear of this one's cancellation, as an
+  // intrusive list. A scope joins its parent's list only once it has
+  // something to tell (a pending await, a signal, a child of its own), so a
+  // task that never waits costs no list operation; it leaves on exit, or
+  // when its last child has left.
+  #firstChild: CancelScope | undefined = undefined;
+  #prev: CancelScope | undefined = undefined;
+  #next: CancelScope | undefined = undefined;
+  #extra: Extra | undefined = undefined;
   static #nextParent: CancelScope | undefined = undefined;
 
   /** @ignore */
   static [childOf](
-    parent: CancelScope,
+    parent: CancelScope | undefined,
     options?: CancelScopeOptions,
   ): CancelScope {
     CancelScope.#nextParent = parent;
@@ -152,30 +172,29 @@ export class CancelScope {
     let parent = CancelScope.#nextParent;
     if (parent === undefined) parent = storage.getStore();
     else CancelScope.#nextParent = undefined;
-    const deadline = options?.deadline ?? Infinity;
+    this.#parent = parent;
+    if (options === undefined) return;
+    const deadline = options.deadline ?? Infinity;
     if (typeof deadline !== "number" || Number.isNaN(deadline)) {
       throw new TypeError(
         `Cannot create a CancelScope: 'deadline' must be a number, got ${deadline}`,
       );
     }
-    const signal = options?.signal;
+    const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError(
         `Cannot create a CancelScope: 'signal' must be an AbortSignal, got ${typeof signal}`,
       );
     }
-    this.#shield = options?.shield === true;
-    this.#parent = parent;
-    if (parent !== undefined && !this.#shield) {
-      parent.#adopt(this);
-    }
+    if (options.shield === true) this.#flags |= SHIELD;
     if (signal !== undefined) {
       if (signal.aborted) {
         this.#propagate(toCancelError(signal.reason));
       } else {
-        this.#signal = signal;
-        this.#onAbort = () => this.#propagate(toCancelError(signal.reason));
-        signal.addEventListener("abort", this.#onAbort, { once: true });
+        const extra = this.#extras();
+        extra.signal = signal;
+        extra.onAbort = () => this.#propagate(toCancelError(signal.reason));
+        signal.addEventListener("abort", extra.onAbort, { once: true });
       }
     }
     if (deadline !== Infinity) this.deadline = deadline;
@@ -188,27 +207,33 @@ export class CancelScope {
 
   /** Whether outer cancellation is kept out of this scope. */
   get shield(): boolean {
-    return this.#shield;
+    return (this.#flags & SHIELD) !== 0;
   }
 
   /** Whether awaits in this scope reject now (its own cancel or an outer one). */
   get cancelled(): boolean {
-    return this.#cancelled;
+    if ((this.#flags & CANCELLED) !== 0) return true;
+    if ((this.#flags & (ATTACHED | SHIELD)) !== 0) return false;
+    // Not listening to the parent: ask it, and remember the answer.
+    const parent = this.#parent;
+    if (parent === undefined || !parent.cancelled) return false;
+    this.#propagate(parent.#error);
+    return true;
   }
 
   /** Whether {@linkcode CancelScope.cancel} was called or the deadline passed. */
   get cancelCalled(): boolean {
-    return this.#cancelCalled;
+    return (this.#flags & CANCEL_CALLED) !== 0;
   }
 
   /** Whether {@linkcode CancelScope.run} swallowed this scope's own cancellation. */
   get cancelledCaught(): boolean {
-    return this.#caught;
+    return (this.#flags & CAUGHT) !== 0;
   }
 
   /** The error awaits in this scope reject with, once it is cancelled. */
   get reason(): unknown {
-    return this.#error;
+    return this.cancelled ? this.#error : undefined;
   }
 
   /**
@@ -216,7 +241,7 @@ export class CancelScope {
    * Setting it moves the deadline; `Infinity` removes it.
    */
   get deadline(): number {
-    return this.#deadline;
+    return this.#extra?.deadline ?? Infinity;
   }
 
   set deadline(value: number) {
@@ -225,10 +250,13 @@ export class CancelScope {
         `Cannot set the deadline: it must be a number, got ${value}`,
       );
     }
-    this.#deadline = value;
+    const extra = this.#extras();
+    extra.deadline = value;
     this.#clearTimer();
-    if (this.#cancelled || this.#state === State.Exited) return;
-    if (value !== Infinity) this.#armTimer();
+    if ((this.#flags & (CANCELLED | EXITED)) !== 0 || value === Infinity) {
+      return;
+    }
+    this.#armTimer(extra);
   }
 
   /**
@@ -237,7 +265,7 @@ export class CancelScope {
    * @param ms A number ≥ 0, or `Infinity` for no deadline.
    */
   reschedule(ms: number): void {
-    if (!(ms >= 0)) {
+    if (typeof ms !== "number" || !(ms >= 0)) {
       throw new RangeError(
         `Cannot reschedule the scope: 'ms' must be a number >= 0, got ${ms}`,
       );
@@ -247,7 +275,7 @@ export class CancelScope {
 
   /** Whether the deadline passed and cancelled the scope. */
   expired(): boolean {
-    return this.#expired;
+    return (this.#flags & EXPIRED) !== 0;
   }
 
   /**
@@ -255,9 +283,10 @@ export class CancelScope {
    * reject: its own `cancel()` or deadline, with no outer cancellation.
    */
   ownsCancellation(): boolean {
-    if (!this.#cancelCalled) return false;
+    if ((this.#flags & CANCEL_CALLED) === 0) return false;
     const parent = this.#parent;
-    return this.#shield || parent === undefined || !parent.#cancelled;
+    return (this.#flags & SHIELD) !== 0 || parent === undefined ||
+      !parent.cancelled;
   }
 
   /**
@@ -265,11 +294,13 @@ export class CancelScope {
    * other APIs that take one. Made on first use.
    */
   get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#cancelled) this.#controller.abort(this.#error);
+    const extra = this.#extras();
+    if (extra.controller === undefined) {
+      extra.controller = new AbortController();
+      if (this.cancelled) extra.controller.abort(this.#error);
+      else this.#attach();
     }
-    return this.#controller.signal;
+    return extra.controller.signal;
   }
 
   /**
@@ -280,8 +311,8 @@ export class CancelScope {
    * @param reason A message, or the error awaits should reject with.
    */
   cancel(reason?: unknown): void {
-    if (this.#state === State.Exited) return;
-    this.#cancelCalled = true;
+    if ((this.#flags & EXITED) !== 0) return;
+    this.#flags |= CANCEL_CALLED;
     this.#propagate(toCancelError(reason));
   }
 
@@ -302,7 +333,7 @@ export class CancelScope {
         `Cannot run the scope: 'fn' must be a function, got ${typeof fn}`,
       );
     }
-    if (this.#state !== State.Created) {
+    if ((this.#flags & (ENTERED | EXITED)) !== 0) {
       throw new Error(
         "Cannot run the scope: a CancelScope runs once; make a new one",
       );
@@ -311,7 +342,7 @@ export class CancelScope {
       return await this[enterScope](fn, this);
     } catch (error) {
       if (error instanceof CancelledError && this.ownsCancellation()) {
-        this.#caught = true;
+        this.#flags |= CAUGHT;
         return undefined;
       }
       throw error;
@@ -322,83 +353,137 @@ export class CancelScope {
 
   /** @ignore */
   [enterScope]<A, R>(fn: (arg: A) => R, arg: A): R {
-    this.#state = State.Entered;
+    this.#flags |= ENTERED;
     return storage.run(this, fn, arg);
   }
 
   /** @ignore */
   [exitScope](): void {
-    if (this.#state === State.Exited) return;
-    this.#state = State.Exited;
-    this.#clearTimer();
-    if (this.#onAbort !== undefined) {
-      this.#signal!.removeEventListener("abort", this.#onAbort);
-      this.#onAbort = undefined;
-      this.#signal = undefined;
+    if ((this.#flags & EXITED) !== 0) return;
+    this.#flags |= EXITED;
+    const extra = this.#extra;
+    if (extra !== undefined) {
+      this.#clearTimer();
+      if (extra.onAbort !== undefined) {
+        extra.signal!.removeEventListener("abort", extra.onAbort);
+        extra.onAbort = undefined;
+        extra.signal = undefined;
+      }
     }
-    if (this.#children === 0) this.#detach();
+    if (this.#firstChild === undefined) this.#detach();
   }
 
   /** @ignore */
   [addListener](listener: CancelListener): void {
-    (this.#listeners ??= new Set()).add(listener);
+    const listeners = this.#listeners;
+    if (listeners === undefined) {
+      this.#listeners = listener;
+      this.#attach();
+    } else if (!Array.isArray(listeners)) {
+      this.#listeners = [listeners, listener];
+    } else {
+      listeners.push(listener);
+    }
   }
 
   /** @ignore */
   [removeListener](listener: CancelListener): void {
-    this.#listeners?.delete(listener);
+    const listeners = this.#listeners;
+    if (listeners === listener) {
+      this.#listeners = undefined;
+    } else if (Array.isArray(listeners)) {
+      const i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    }
   }
 
-  #adopt(child: CancelScope): void {
-    (this.#listeners ??= new Set()).add(child);
-    this.#children++;
-    child.#attached = true;
-    if (this.#cancelled) child.#propagate(this.#error);
+  #extras(): Extra {
+    return this.#extra ??= {
+      deadline: Infinity,
+      timer: undefined,
+      controller: undefined,
+      signal: undefined,
+      onAbort: undefined,
+    };
+  }
+
+  // Joins the parent's list (and, through it, every ancestor's) so that
+  // outer cancellation reaches this scope's awaits and children.
+  #attach(): void {
+    const flags = this.#flags;
+    if ((flags & (ATTACHED | SHIELD | CANCELLED)) !== 0) return;
+    const parent = this.#parent;
+    if (parent === undefined) return;
+    if (parent.cancelled) {
+      this.#propagate(parent.#error);
+      return;
+    }
+    this.#flags = flags | ATTACHED;
+    const first = parent.#firstChild;
+    this.#next = first;
+    if (first !== undefined) first.#prev = this;
+    parent.#firstChild = this;
+    parent.#attach();
   }
 
   #detach(): void {
-    if (!this.#attached) return;
-    this.#attached = false;
+    if ((this.#flags & ATTACHED) === 0) return;
+    this.#flags &= ~ATTACHED;
     const parent = this.#parent!;
-    parent.#listeners!.delete(this);
-    if (--parent.#children === 0 && parent.#state === State.Exited) {
+    const prev = this.#prev;
+    const next = this.#next;
+    if (prev === undefined) parent.#firstChild = next;
+    else prev.#next = next;
+    if (next !== undefined) next.#prev = prev;
+    this.#prev = this.#next = undefined;
+    if (
+      parent.#firstChild === undefined && (parent.#flags & EXITED) !== 0
+    ) {
       parent.#detach();
     }
   }
 
   #propagate(error: unknown): void {
-    if (this.#cancelled) return;
-    this.#cancelled = true;
+    if ((this.#flags & CANCELLED) !== 0) return;
+    this.#flags |= CANCELLED;
     this.#error = error;
-    this.#clearTimer();
-    this.#controller?.abort(error);
+    const extra = this.#extra;
+    if (extra !== undefined) {
+      this.#clearTimer();
+      extra.controller?.abort(error);
+    }
     const listeners = this.#listeners;
-    if (listeners === undefined) return;
-    for (const listener of listeners) {
-      if (listener instanceof CancelScope) listener.#propagate(error);
-      else listener(error);
+    if (listeners !== undefined) {
+      this.#listeners = undefined;
+      if (!Array.isArray(listeners)) notify(listeners, error);
+      else for (const listener of listeners) notify(listener, error);
+    }
+    let child = this.#firstChild;
+    while (child !== undefined) {
+      const next = child.#next;
+      child.#propagate(error);
+      child = next;
     }
   }
 
-  #armTimer(): void {
-    const delay = Math.max(0, this.#deadline - performance.now());
-    // Looked up on each call so that a fake clock installed later applies.
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (performance.now() < this.#deadline) {
-        this.#armTimer(); // a timer may fire a hair early; wait out the rest
+  #armTimer(extra: Extra): void {
+    const timer = extra.timer = new CallbackTimer(() => {
+      extra.timer = undefined;
+      if (performance.now() < extra.deadline) {
+        this.#armTimer(extra); // fired a hair early: wait out the rest
         return;
       }
-      this.#expired = true;
-      this.#cancelCalled = true;
+      this.#flags |= EXPIRED | CANCEL_CALLED;
       this.#propagate(new CancelledError("Cancelled: the deadline passed"));
-    }, Math.min(delay, 2 ** 31 - 1));
+    });
+    schedule(timer, Math.max(0, extra.deadline - performance.now()));
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+    const extra = this.#extra;
+    if (extra?.timer !== undefined) {
+      unschedule(extra.timer);
+      extra.timer = undefined;
     }
   }
 }

@@ -1,7 +1,57 @@
-import { type SignalOptions, suspend } from "./cancel_scope.ts";
+import type { SignalOptions } from "./cancel_scope.ts";
+import {
+  addListener,
+  type CancelScope,
+  currentScope,
+  removeListener,
+  toCancelError,
+} from "./_scope.ts";
+import { schedule, Timer, unschedule } from "./_timers.ts";
 
 /** Options for {@linkcode sleep}. */
 export type SleepOptions = SignalOptions;
+
+// One object per sleep: it is the heap entry, the scope's cancel listener
+// and the signal's event listener at once.
+class Sleeper extends Timer {
+  #resolve: () => void;
+  #reject: (error: unknown) => void;
+  #scope: CancelScope | undefined;
+  #signal: AbortSignal | undefined;
+
+  constructor(
+    resolve: () => void,
+    reject: (error: unknown) => void,
+    scope: CancelScope | undefined,
+    signal: AbortSignal | undefined,
+  ) {
+    super();
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#scope = scope;
+    this.#signal = signal;
+  }
+
+  fire(): void {
+    this.#detach();
+    this.#resolve();
+  }
+
+  onCancel(error: unknown): void {
+    unschedule(this);
+    this.#detach();
+    this.#reject(error);
+  }
+
+  handleEvent(): void {
+    this.onCancel(toCancelError(this.#signal!.reason));
+  }
+
+  #detach(): void {
+    this.#scope?.[removeListener](this);
+    this.#signal?.removeEventListener("abort", this);
+  }
+}
 
 /**
  * Waits `ms` milliseconds without blocking the event loop — asyncio's
@@ -29,9 +79,21 @@ export function sleep(ms: number, options?: SleepOptions): Promise<void> {
       `Cannot sleep: 'ms' must be a finite number >= 0, got ${ms}`,
     );
   }
-  return suspend<void>((resolve) => {
-    // Looked up on each call so that a fake clock installed later applies.
-    const id = setTimeout(resolve, ms);
-    return () => clearTimeout(id);
-  }, options);
+  const signal = options?.signal;
+  if (signal !== undefined) {
+    if (!(signal instanceof AbortSignal)) {
+      throw new TypeError(
+        `Cannot sleep: 'signal' must be an AbortSignal, got ${typeof signal}`,
+      );
+    }
+    if (signal.aborted) return Promise.reject(toCancelError(signal.reason));
+  }
+  const scope = currentScope();
+  if (scope?.cancelled) return Promise.reject(scope.reason);
+  return new Promise<void>((resolve, reject) => {
+    const sleeper = new Sleeper(resolve, reject, scope, signal);
+    schedule(sleeper, ms);
+    scope?.[addListener](sleeper);
+    signal?.addEventListener("abort", sleeper, { once: true });
+  });
 }

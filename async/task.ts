@@ -101,6 +101,8 @@ function drainReady(): void {
 }
 
 const startTask: unique symbol = Symbol("aio.startTask");
+/** @ignore Lets a TaskGroup or TaskSet hear of its task's end cheaply. */
+export const setOwner: unique symbol = Symbol("aio.setOwner");
 
 const enum State {
   Pending,
@@ -144,8 +146,7 @@ function isThenable<T>(value: unknown): value is PromiseLike<T> {
  * @typeParam T The result type.
  */
 export class Task<T> implements PromiseLike<T> {
-  /** The task's name, for error reports and debugging. */
-  readonly name: string;
+  #name: string | number;
   #fn: ((signal: AbortSignal) => T | PromiseLike<T>) | undefined;
   #scope: CancelScope;
   #state = State.Pending;
@@ -153,6 +154,7 @@ export class Task<T> implements PromiseLike<T> {
   #cancelled = false;
   #value: unknown = undefined;
   #callbacks: ((task: Task<T>) => void)[] | undefined = undefined;
+  #owner: ((task: Task<T>) => void) | undefined = undefined;
   #promise: Promise<T> | undefined = undefined;
   #resolve: ((value: T) => void) | undefined = undefined;
   #reject: ((error: unknown) => void) | undefined = undefined;
@@ -189,13 +191,20 @@ export class Task<T> implements PromiseLike<T> {
     this.#scope = parent === undefined
       ? new CancelScope(scopeOptions)
       : CancelScope[childOf](parent, scopeOptions);
-    this.name = name ?? `Task-${++taskCount}`;
+    // The default name is made on demand: formatting it costs more than
+    // the rest of a trivial task.
+    this.#name = name ?? ++taskCount;
     this.#fn = fn;
     ready.push(this as Task<unknown>);
     if (!draining) {
       draining = true;
       queueMicrotask(drainReady);
     }
+  }
+
+  /** @ignore Sets the one callback of the group or set that owns the task. */
+  [setOwner](callback: (task: Task<T>) => void): void {
+    this.#owner = callback;
   }
 
   /** @ignore */
@@ -246,11 +255,22 @@ export class Task<T> implements PromiseLike<T> {
         taskName: this.name,
       }, this);
     }
+    const owner = this.#owner;
+    if (owner !== undefined) {
+      this.#owner = undefined;
+      this.#call(owner);
+    }
     const callbacks = this.#callbacks;
     if (callbacks !== undefined) {
       this.#callbacks = undefined;
       for (let i = 0; i < callbacks.length; i++) this.#call(callbacks[i]);
     }
+  }
+
+  /** The task's name, for error reports and debugging. */
+  get name(): string {
+    const name = this.#name;
+    return typeof name === "number" ? `Task-${name}` : name;
   }
 
   #call(callback: (task: Task<T>) => void): void {

@@ -4,7 +4,7 @@ import {
   enterScope,
   exitScope,
 } from "./_scope.ts";
-import { Task, type TaskOptions } from "./task.ts";
+import { setOwner, Task, type TaskOptions } from "./task.ts";
 
 /** What {@linkcode ExceptionGroup.split} and `subgroup` match errors with. */
 export type ErrorMatcher =
@@ -339,7 +339,7 @@ export class TaskGroup {
     }
     const task = new Task(fn, options, this.#scope);
     this.#pending++;
-    task.addDoneCallback(this.#childDone as (task: Task<T>) => void);
+    task[setOwner](this.#childDone as (task: Task<T>) => void);
     return task;
   }
 

@@ -1,5 +1,5 @@
 import { suspend } from "./cancel_scope.ts";
-import { reportException, Task, type TaskOptions } from "./task.ts";
+import { reportException, setOwner, Task, type TaskOptions } from "./task.ts";
 
 /** Options for {@linkcode TaskSet}. */
 export interface TaskSetOptions {
@@ -112,7 +112,7 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
     }
     const task = new Task(fn, options);
     this.#tasks.add(task as Task<unknown>);
-    task.addDoneCallback(this.#done as (task: Task<T>) => void);
+    task[setOwner](this.#done as (task: Task<T>) => void);
     return task;
   }
 

@@ -1,0 +1,133 @@
+// The core's figures (issue: foundation): TaskGroup spawn+join against
+// Promise.all and Python's asyncio.TaskGroup, heap per sleeping task, and the
+// allocations of an await outside any cancelled scope.
+import { checkpoint, sleep, TaskGroup, timeout } from "../async/mod.ts";
+import { medianMs, ms, python, type Row } from "./_compare.ts";
+
+const N = 100_000;
+const trivial = async (): Promise<number> => 1;
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+async function spawnJoin(): Promise<[number, number]> {
+  const group = await medianMs(() =>
+    TaskGroup.run((tg) => {
+      for (let i = 0; i < N; i++) tg.createTask(trivial);
+    })
+  );
+  const all = await medianMs(() => {
+    const promises = new Array(N);
+    for (let i = 0; i < N; i++) promises[i] = trivial();
+    return Promise.all(promises);
+  });
+  return [group, all];
+}
+
+async function pythonTaskGroup(): Promise<number> {
+  const out = await python(`
+import asyncio, time, statistics
+async def trivial():
+    return 1
+async def once():
+    start = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(${N}):
+            tg.create_task(trivial())
+    return (time.perf_counter() - start) * 1000
+async def main():
+    for _ in range(2):
+        await once()
+    print(statistics.median([await once() for _ in range(5)]))
+asyncio.run(main())
+`);
+  return Number(out);
+}
+
+async function heapPerSleepingTask(): Promise<number> {
+  gc();
+  const before = Deno.memoryUsage().heapUsed;
+  let perTask = 0;
+  await TaskGroup.run(async (tg) => {
+    for (let i = 0; i < N; i++) tg.createTask(() => sleep(3_600_000));
+    await sleep(1); // every task has started and is asleep
+    gc();
+    perTask = (Deno.memoryUsage().heapUsed - before) / N;
+    tg.cancel();
+  });
+  return perTask;
+}
+
+/** Counts AbortControllers and timers made by 10,000 awaits in live scopes. */
+async function allocationsPerAwait(): Promise<[number, number]> {
+  const RealController = globalThis.AbortController;
+  const realSetTimeout = globalThis.setTimeout;
+  let controllers = 0;
+  let timers = 0;
+  globalThis.AbortController = class extends RealController {
+    constructor() {
+      super();
+      controllers++;
+    }
+  };
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    timers++;
+    return realSetTimeout(...args);
+  }) as typeof setTimeout;
+  try {
+    await timeout(60_000, () =>
+      TaskGroup.run(async (tg) => {
+        tg.createTask(async () => {
+          for (let i = 0; i < 5_000; i++) await checkpoint();
+        });
+        for (let i = 0; i < 5_000; i++) await sleep(0);
+      }));
+  } finally {
+    globalThis.AbortController = RealController;
+    globalThis.setTimeout = realSetTimeout;
+  }
+  // One timer is the timeout's own deadline; 5,000 are the sleeps'.
+  return [controllers, timers - 1 - 5_000];
+}
+
+export async function rows(): Promise<Row[]> {
+  const [group, all] = await spawnJoin();
+  const py = await pythonTaskGroup();
+  const heap = await heapPerSleepingTask();
+  const [controllers, extraTimers] = await allocationsPerAwait();
+  return [
+    {
+      name: "TaskGroup: spawn+join 100k trivial tasks vs Promise.all",
+      ours: ms(group),
+      anchor: `Promise.all ${ms(all)}`,
+      ratio: group / all,
+      goal: "<= 2.5x the time",
+      met: group / all <= 2.5,
+    },
+    {
+      name: "TaskGroup: spawn+join 100k vs Python 3.11 asyncio.TaskGroup",
+      ours: ms(group),
+      anchor: `asyncio ${ms(py)}`,
+      ratio: py / group,
+      goal: ">= 10x faster",
+      met: py / group >= 10,
+    },
+    {
+      name: "TaskGroup: heap per sleeping task (100k at once)",
+      ours: `${heap.toFixed(0)} B`,
+      anchor: "1024 B budget",
+      ratio: heap / 1024,
+      goal: "<= 1.0x the budget",
+      met: heap <= 1024,
+    },
+    {
+      name: "sleep/checkpoint in live scopes: AbortSignals and extra timers",
+      ours: `${controllers} signals, ${extraTimers} extra timers / 10k awaits`,
+      anchor: "0 and 0",
+      ratio: controllers + extraTimers,
+      goal: "0 allocations",
+      met: controllers === 0 && extraTimers === 0,
+    },
+  ];
+}
