@@ -79,6 +79,19 @@ export function toCancelError(reason: unknown): unknown {
   return reason;
 }
 
+/**
+ * Whether `error` is a cancellation rather than a failure: a
+ * {@linkcode CancelledError}, or the very reason a cancelled scope rejects
+ * its awaits with (a user's abort reason).
+ */
+export function isCancellation(
+  error: unknown,
+  scope: CancelScope | undefined,
+): boolean {
+  return error instanceof CancelledError ||
+    (scope !== undefined && scope.cancelled && error === scope.reason);
+}
+
 /** Options for {@linkcode CancelScope}. */
 export interface CancelScopeOptions {
   /**

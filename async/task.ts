@@ -1,9 +1,9 @@
 import {
-  CancelledError,
   CancelScope,
   childOf,
   enterScope,
   exitScope,
+  isCancellation,
 } from "./_scope.ts";
 import { suspend } from "./cancel_scope.ts";
 
@@ -243,7 +243,7 @@ export class Task<T> implements PromiseLike<T> {
     this.#scope[exitScope]();
     this.#failed = failed;
     this.#value = value;
-    if (failed && value instanceof CancelledError) this.#cancelled = true;
+    if (failed && isCancellation(value, this.#scope)) this.#cancelled = true;
     if (this.#promise !== undefined) {
       if (failed) this.#reject!(value);
       else this.#resolve!(value as T);

@@ -3,6 +3,7 @@ import {
   CancelScope,
   enterScope,
   exitScope,
+  isCancellation,
 } from "./_scope.ts";
 import { setOwner, Task, type TaskOptions } from "./task.ts";
 
@@ -283,7 +284,7 @@ export class TaskGroup {
     } catch (error) {
       bodyFailed = true;
       bodyError = error;
-      if (!(error instanceof CancelledError)) this.#fail(error);
+      if (!isCancellation(error, scope)) this.#fail(error);
     }
     this.#bodyDone = true;
     if (this.#pending > 0) {

@@ -1,0 +1,329 @@
+import assert from "node:assert/strict";
+import {
+  CancelledError,
+  CancelScope,
+  checkpoint,
+  createTask,
+  currentScope,
+  currentSignal,
+  shield,
+  sleep,
+  suspend,
+  TaskGroup,
+  timeout,
+  TimeoutError,
+} from "./mod.ts";
+
+// Awaits `leaf` `depth` calls deep, passing no signal by hand.
+async function deep(depth: number, leaf: () => Promise<void>): Promise<void> {
+  if (depth === 0) return await leaf();
+  await deep(depth - 1, leaf);
+}
+
+Deno.test("sleep ten calls deep under a TaskGroup rejects when the group is cancelled", async () => {
+  let seen: unknown;
+  await TaskGroup.run(async (tg) => {
+    tg.createTask(async () => {
+      try {
+        await deep(10, () => sleep(60_000));
+      } catch (e) {
+        seen = e;
+        throw e;
+      }
+    });
+    await checkpoint();
+    tg.cancel();
+  });
+  assert.ok(seen instanceof CancelledError);
+});
+
+Deno.test("checkpoint ten calls deep under a timeout rejects when it expires", async () => {
+  let rounds = 0;
+  let seen: unknown;
+  await assert.rejects(
+    timeout(10, async () => {
+      try {
+        await deep(10, async () => {
+          while (true) {
+            rounds++;
+            await checkpoint();
+          }
+        });
+      } catch (e) {
+        seen = e;
+        throw e;
+      }
+    }),
+    TimeoutError,
+  );
+  assert.ok(seen instanceof CancelledError);
+  assert.ok(rounds > 1);
+});
+
+Deno.test("cancellation is level-triggered: every later await in the scope rejects at once", async () => {
+  const scope = new CancelScope();
+  const outcomes: string[] = [];
+  await scope.run(async () => {
+    scope.cancel();
+    for (
+      const attempt of [
+        () => sleep(0),
+        () => checkpoint(),
+        () => sleep(60_000),
+        () => suspend<void>((resolve) => resolve()),
+      ]
+    ) {
+      try {
+        await attempt();
+        outcomes.push("resolved");
+      } catch (e) {
+        outcomes.push((e as Error).name);
+      }
+    }
+  });
+  assert.deepEqual(outcomes, Array(4).fill("CancelledError"));
+  assert.ok(scope.cancelled);
+  assert.equal(scope.cancelledCaught, false); // every error was caught inside
+});
+
+Deno.test("a cancelled scope reaches scopes and tasks created in it before the cancel", async () => {
+  const scope = new CancelScope();
+  let taskError: unknown;
+  await scope.run(async () => {
+    const task = createTask(() => sleep(60_000));
+    const inner = new CancelScope();
+    scope.cancel();
+    assert.ok(inner.cancelled);
+    taskError = await task.then(() => undefined, (e) => e);
+  });
+  assert.ok(taskError instanceof CancelledError);
+});
+
+Deno.test("shield keeps outer cancellation out until it returns", async () => {
+  const scope = new CancelScope();
+  const log: string[] = [];
+  await scope.run(async () => {
+    scope.cancel();
+    const value = await shield(async (inner) => {
+      assert.equal(inner.cancelled, false);
+      await sleep(1);
+      await checkpoint();
+      log.push("shielded work done");
+      return 5;
+    });
+    log.push(`shield returned ${value}`);
+    await checkpoint(); // the outer cancellation applies again
+    log.push("unreachable");
+  });
+  assert.deepEqual(log, ["shielded work done", "shield returned 5"]);
+});
+
+Deno.test("shield: a cancellation that arrives while shielded is kept out too", async () => {
+  let started!: () => void;
+  const ready = new Promise<void>((resolve) => started = resolve);
+  let finished = false;
+  const task = createTask(() =>
+    shield(async () => {
+      started();
+      await sleep(5);
+      finished = true;
+    })
+  );
+  await ready;
+  task.cancel();
+  await task;
+  assert.ok(finished);
+});
+
+Deno.test("currentSignal() aborts with its scope and works with fetch", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  let requested!: () => void;
+  const arrived = new Promise<void>((resolve) => requested = resolve);
+  await using server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    async () => {
+      requested();
+      await held;
+      return new Response("late");
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/`;
+  const scope = new CancelScope();
+  let signal: AbortSignal | undefined;
+  let fetchError: unknown;
+  const done = scope.run(async () => {
+    signal = currentSignal();
+    try {
+      await fetch(url, { signal });
+    } catch (e) {
+      fetchError = e;
+      throw e;
+    }
+  });
+  await arrived;
+  assert.equal(signal!.aborted, false);
+  scope.cancel("stop the request");
+  assert.equal(await done, undefined);
+  assert.ok(signal!.aborted);
+  assert.ok(fetchError instanceof CancelledError);
+  assert.equal((fetchError as Error).message, "stop the request");
+  release();
+});
+
+Deno.test("currentSignal() outside every scope never aborts", () => {
+  assert.equal(currentScope(), undefined);
+  assert.equal(currentSignal().aborted, false);
+});
+
+Deno.test("an explicit signal works on every awaitable, including one already aborted", async (t) => {
+  const awaitables: [string, (signal: AbortSignal) => Promise<unknown>][] = [
+    ["sleep", (signal) => sleep(60_000, { signal })],
+    ["checkpoint", (signal) => checkpoint({ signal })],
+    ["suspend", (signal) => suspend(() => {}, { signal })],
+    ["createTask", (signal) => createTask(() => sleep(60_000), { signal })],
+    [
+      "TaskGroup",
+      (signal) =>
+        TaskGroup.run((tg) => {
+          tg.createTask(() => sleep(60_000));
+        }, { signal }),
+    ],
+    [
+      "CancelScope",
+      (signal) => new CancelScope({ signal }).run(() => sleep(60_000)),
+    ],
+  ];
+  for (const [name, start] of awaitables) {
+    await t.step(
+      `${name}: a signal aborted later rejects with the user's reason`,
+      async () => {
+        const controller = new AbortController();
+        const reason = new Error(`mine (${name})`);
+        const pending = start(controller.signal);
+        if (name !== "checkpoint") await checkpoint(); // it would be done
+        controller.abort(reason);
+        await assert.rejects(pending, (e) => e === reason);
+      },
+    );
+    await t.step(
+      `${name}: an already aborted signal rejects at once`,
+      async () => {
+        const reason = new Error("already");
+        await assert.rejects(
+          start(AbortSignal.abort(reason)),
+          (e) => e === reason,
+        );
+      },
+    );
+    await t.step(
+      `${name}: abort() with no reason is a CancelledError`,
+      async () => {
+        const controller = new AbortController();
+        const pending = start(controller.signal);
+        if (name !== "checkpoint") await checkpoint();
+        controller.abort();
+        await assert.rejects(pending, CancelledError);
+      },
+    );
+  }
+});
+
+Deno.test("CancelScope.run swallows its own cancellation but not an outer one", async () => {
+  const own = new CancelScope();
+  const ownResult = own.run(() => sleep(60_000));
+  own.cancel();
+  assert.equal(await ownResult, undefined);
+  assert.ok(own.cancelledCaught);
+
+  const outer = new CancelScope();
+  let innerScope: CancelScope | undefined;
+  const result = outer.run(() => {
+    innerScope = new CancelScope();
+    return innerScope.run(() => sleep(60_000));
+  });
+  innerScope!.cancel();
+  outer.cancel();
+  assert.equal(await result, undefined);
+  assert.equal(innerScope!.cancelledCaught, false);
+  assert.ok(outer.cancelledCaught);
+});
+
+Deno.test("suspend: cancellation calls the undo function first, and a late resolve is ignored", async () => {
+  const scope = new CancelScope();
+  let resolveLater!: (value: number) => void;
+  const undone: unknown[] = [];
+  const waiting = scope.run(() =>
+    suspend<number>((resolve) => {
+      resolveLater = resolve;
+      return (error) => undone.push(error);
+    })
+  );
+  scope.cancel();
+  resolveLater(1);
+  assert.equal(await waiting, undefined);
+  assert.equal(undone.length, 1);
+  assert.ok(undone[0] instanceof CancelledError);
+});
+
+Deno.test("suspend: a value handed over before the cancellation is kept", async () => {
+  const scope = new CancelScope();
+  let resolveNow!: (value: number) => void;
+  let undoCalled = false;
+  const waiting = scope.run(() =>
+    suspend<number>((resolve) => {
+      resolveNow = resolve;
+      return () => undoCalled = true;
+    })
+  );
+  resolveNow(42);
+  scope.cancel();
+  assert.equal(await waiting, 42);
+  assert.equal(undoCalled, false);
+});
+
+Deno.test("awaits in live scopes make no AbortController and no host timer beyond their own", async () => {
+  const RealController = globalThis.AbortController;
+  const realSetTimeout = globalThis.setTimeout;
+  let controllers = 0;
+  let hostTimers = 0;
+  globalThis.AbortController = class extends RealController {
+    constructor() {
+      super();
+      controllers++;
+    }
+  };
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    hostTimers++;
+    return realSetTimeout(...args);
+  }) as typeof setTimeout;
+  try {
+    await timeout(60_000, () =>
+      TaskGroup.run(async (tg) => {
+        tg.createTask(async () => {
+          for (let i = 0; i < 100; i++) await checkpoint();
+        });
+        for (let i = 0; i < 100; i++) await sleep(0);
+      }));
+  } finally {
+    globalThis.AbortController = RealController;
+    globalThis.setTimeout = realSetTimeout;
+  }
+  assert.equal(controllers, 0);
+  // The timeout's deadline and the 100 sleeps: one host timer each at most.
+  assert.ok(hostTimers <= 101, `${hostTimers} host timers`);
+});
+
+Deno.test("CancelScope and shield reject bad input without side effects", async () => {
+  assert.throws(() => new CancelScope({ deadline: NaN }), TypeError);
+  assert.throws(() => new CancelScope({ signal: {} as never }), TypeError);
+  const scope = new CancelScope();
+  assert.throws(() => scope.reschedule(-1), RangeError);
+  assert.throws(() => (scope.deadline = NaN), TypeError);
+  assert.equal(scope.deadline, Infinity);
+  await assert.rejects(scope.run(null as never), TypeError);
+  await scope.run(() => {});
+  await assert.rejects(scope.run(() => {}), /runs once/);
+  await assert.rejects(shield(5 as never), TypeError);
+  await assert.rejects(checkpoint({ signal: "x" as never }), TypeError);
+});
