@@ -1,0 +1,36 @@
+// The tour's examples must keep showing what they claim.
+import assert from "node:assert/strict";
+import * as sequential from "./sequential_vs_concurrent.ts";
+import * as gatherExample from "./gather.ts";
+import * as taskGroup from "./task_group.ts";
+import * as timeoutExample from "./timeout.ts";
+import * as cancel from "./cancel.ts";
+
+Deno.test("example: concurrent fetches overlap their waits", async () => {
+  const { sequential: seq, concurrent } = await sequential.main();
+  assert.ok(seq >= 300, `sequential took ${seq} ms`);
+  assert.ok(concurrent < seq / 2, `concurrent took ${concurrent} ms`);
+});
+
+Deno.test("example: gather keeps argument order and returns exceptions", async () => {
+  const { results, errors } = await gatherExample.main();
+  assert.deepEqual(results, ["a", "b", "c"]);
+  assert.equal(errors, 1);
+});
+
+Deno.test("example: a failing child cancels its siblings", async () => {
+  const { cancelled, errors } = await taskGroup.main();
+  assert.deepEqual(cancelled.sort(), ["download", "resize"]);
+  assert.deepEqual(errors, ["upload failed: disk full"]);
+});
+
+Deno.test("example: timeout raises, moveOnAfter moves on", async () => {
+  assert.deepEqual(await timeoutExample.main(), {
+    timedOut: true,
+    movedOn: undefined,
+  });
+});
+
+Deno.test("example: a cancelled task still finishes its shielded cleanup", async () => {
+  assert.deepEqual(await cancel.main(), { cancelled: true, flushed: true });
+});

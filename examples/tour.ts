@@ -1,0 +1,12 @@
+// `deno task demo`: the tour of every pattern, one example after another.
+import * as sequential from "./sequential_vs_concurrent.ts";
+import * as gatherExample from "./gather.ts";
+import * as taskGroup from "./task_group.ts";
+import * as timeoutExample from "./timeout.ts";
+import * as cancel from "./cancel.ts";
+
+const examples = [sequential, gatherExample, taskGroup, timeoutExample, cancel];
+
+const start = performance.now();
+for (const example of examples) await example.main();
+console.log(`\nTour done in ${(performance.now() - start).toFixed(0)} ms.`);
