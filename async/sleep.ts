@@ -1,4 +1,4 @@
-import type { SignalOptions } from "./cancel_scope.ts";
+import { checkpoint, type SignalOptions } from "./cancel_scope.ts";
 import {
   addListener,
   type CancelScope,
@@ -55,7 +55,8 @@ class Sleeper extends Timer {
 
 /**
  * Waits `ms` milliseconds without blocking the event loop — asyncio's
- * `asyncio.sleep`. Rejects with {@linkcode CancelledError} if the enclosing
+ * `asyncio.sleep`. `sleep(0)` yields one turn of the event loop, like
+ * {@linkcode checkpoint}. Rejects with {@linkcode CancelledError} if the enclosing
  * cancel scope is cancelled first, and with the signal's reason if
  * `options.signal` aborts.
  *
@@ -79,6 +80,9 @@ export function sleep(ms: number, options?: SleepOptions): Promise<void> {
       `Cannot sleep: 'ms' must be a finite number >= 0, got ${ms}`,
     );
   }
+  // Like asyncio.sleep(0): one turn of the event loop, not a timer (nested
+  // zero timers are clamped to 4 ms, and a fake clock must not stop it).
+  if (ms === 0) return checkpoint(options);
   const signal = options?.signal;
   if (signal !== undefined) {
     if (!(signal instanceof AbortSignal)) {
