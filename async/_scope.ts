@@ -482,10 +482,6 @@ export class CancelScope {
   #armTimer(extra: Extra): void {
     const timer = extra.timer = new CallbackTimer(() => {
       extra.timer = undefined;
-      if (performance.now() < extra.deadline) {
-        this.#armTimer(extra); // fired a hair early: wait out the rest
-        return;
-      }
       this.#flags |= EXPIRED | CANCEL_CALLED;
       this.#propagate(new CancelledError("Cancelled: the deadline passed"));
     });

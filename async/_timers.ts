@@ -54,10 +54,14 @@ class TimerQueue {
   // one leaves the later one in place, so that a short sleep inside a long
   // deadline costs one host timer, not two.
   #armed: { at: number; handle: ReturnType<SetTimeout> }[] = [];
+  /** This clock's time: captured with its `setTimeout`, so that timers of
+   * the real clock still fire while a fake one is installed, and back. */
+  readonly now: () => number;
 
-  constructor(set: SetTimeout, clear: ClearTimeout) {
+  constructor(set: SetTimeout, clear: ClearTimeout, now: () => number) {
     this.#setTimeout = set;
     this.#clearTimeout = clear;
+    this.now = now;
   }
 
   add(timer: Timer): void {
@@ -100,7 +104,7 @@ class TimerQueue {
       this.#clearTimeout(armed[latest].handle);
       armed.splice(latest, 1);
     }
-    const delay = Math.max(0, Math.ceil(at - performance.now()));
+    const delay = Math.max(0, at - this.now());
     const entry = {
       at,
       handle: undefined as unknown as ReturnType<SetTimeout>,
@@ -122,7 +126,7 @@ class TimerQueue {
     const i = armed.indexOf(entry as (typeof armed)[number]);
     if (i >= 0) armed.splice(i, 1);
     const heap = this.heap;
-    const now = performance.now();
+    const now = this.now();
     while (heap.length > 0 && heap[0].at <= now) {
       const timer = heap[0];
       this.remove(timer);
@@ -181,13 +185,17 @@ export function schedule(timer: Timer, ms: number): void {
   if (set !== lastSet) {
     queue = queues.get(set);
     if (queue === undefined) {
-      queue = new TimerQueue(set, globalThis.clearTimeout);
+      queue = new TimerQueue(
+        set,
+        globalThis.clearTimeout,
+        performance.now.bind(performance),
+      );
       queues.set(set, queue);
     }
     lastSet = set;
     lastQueue = queue;
   }
-  timer.at = performance.now() + ms;
+  timer.at = queue!.now() + ms;
   timer.seq = nextSeq++;
   queue!.add(timer);
 }
