@@ -352,7 +352,9 @@ export class CancelScope {
       );
     }
     try {
-      return await this[enterScope](fn, this);
+      // Awaited inside the scope: a thenable `fn` returns (a task, say) is
+      // then waited for with this scope's cancellation in force.
+      return await this[enterScope](async (scope) => await fn(scope), this);
     } catch (error) {
       if (error instanceof CancelledError && this.ownsCancellation()) {
         this.#flags |= CAUGHT;

@@ -314,13 +314,14 @@ export function asCompleted<T>(
   return {
     async next(): Promise<IteratorResult<Task<T>>> {
       if (yielded === list.length) return { done: true, value: undefined };
-      if (finished.length === 0) {
-        await suspend<void>((resolve) => {
-          wake = resolve;
-          return () => wake = undefined;
-        }, options);
-        wake = undefined;
-      }
+      // Through suspend even when a task is ready: a cancelled scope
+      // rejects every await, fast path or not.
+      await suspend<void>((resolve) => {
+        if (finished.length > 0) return resolve();
+        wake = resolve;
+        return () => wake = undefined;
+      }, options);
+      wake = undefined;
       yielded++;
       return { done: false, value: finished.shift()! };
     },
@@ -355,7 +356,7 @@ export async function waitFor<T>(
   if (!(fn instanceof Task)) return await timeout(ms, fn);
   const task = fn;
   try {
-    return await timeout(ms, () => task);
+    return await timeout(ms, async () => await task);
   } catch (error) {
     if (error instanceof TimeoutError) {
       task.cancel();

@@ -1,5 +1,4 @@
 import { CancelScope, currentScope } from "./_scope.ts";
-import type { SignalOptions } from "./cancel_scope.ts";
 import { sleep } from "./sleep.ts";
 import { timeout } from "./timeout.ts";
 
@@ -39,7 +38,7 @@ export class RetryError extends Error {
 }
 
 /** Options for {@linkcode retry}. */
-export interface RetryOptions extends SignalOptions {
+export interface RetryOptions {
   /** How many times to call `fn` in all, the first call included; 5 by default. */
   attempts?: number;
   /**
@@ -86,6 +85,11 @@ export interface RetryOptions extends SignalOptions {
   retryAfter?: (error: unknown, attempt: number) => number | undefined;
   /** The source of jitter, a function returning numbers in [0, 1); `Math.random` by default. */
   random?: () => number;
+  /**
+   * Cancels the retries, during an attempt or a wait; `retry` rejects with
+   * the signal's reason (a plain abort becomes a `CancelledError`).
+   */
+  signal?: AbortSignal;
 }
 
 function checkNumber(
@@ -270,6 +274,9 @@ export async function retry<T>(
         // The caller's cancellation is not a failure of the attempt.
         if (scope?.cancelled) throw error;
         errors.push(error);
+        if (retryIf !== undefined && !(await retryIf(error, attempt))) {
+          throw error;
+        }
         if (attempt >= attempts) {
           throw new RetryError(
             `Cannot retry any more: all ${attempt} attempts failed, got ${
@@ -277,9 +284,6 @@ export async function retry<T>(
             } from the last`,
             errors,
           );
-        }
-        if (retryIf !== undefined && !(await retryIf(error, attempt))) {
-          throw error;
         }
         const delay = delayAfter(error, attempt);
         if (onRetry !== undefined) await onRetry(error, attempt, delay);

@@ -95,7 +95,7 @@ function drainReady(): void {
   while (ready.length > 0) {
     const batch = ready;
     ready = [];
-    for (let i = 0; i < batch.length; i++) batch[i][startTask]();
+    for (let i = 0; i < batch.length; i++) Task[startTask](batch[i]);
   }
   draining = false;
 }
@@ -207,34 +207,43 @@ export class Task<T> implements PromiseLike<T> {
     this.#owner = callback;
   }
 
+  // Static, and called with the task as an argument: an error made by `fn`
+  // keeps the frames of its stack alive, and a frame whose receiver were the
+  // task would keep the task from ever being collected (and reported).
   /** @ignore */
-  [startTask](): void {
-    const fn = this.#fn!;
-    this.#fn = undefined;
-    const scope = this.#scope;
+  static [startTask](task: Task<unknown>): void {
+    const scope = task.#scope;
     if (scope.cancelled) {
       // Cancelled before it ran: like asyncio, the function never starts.
-      this.#finish(true, scope.reason);
+      task.#fn = undefined;
+      task.#finish(true, scope.reason);
       return;
     }
-    this.#state = State.Running;
-    let result: T | PromiseLike<T>;
+    task.#state = State.Running;
+    // Inside the scope, so that a thenable `fn` returns (another task, say)
+    // is subscribed to with this task's cancellation in force.
+    scope[enterScope](Task.#step, task);
+  }
+
+  static #step(task: Task<unknown>): void {
+    const fn = task.#fn!;
+    task.#fn = undefined;
+    let result: unknown;
     try {
-      result = scope[enterScope](
-        fn,
-        (fn.length > 0 ? scope.signal : undefined) as AbortSignal,
+      result = fn(
+        (fn.length > 0 ? task.#scope.signal : undefined) as AbortSignal,
       );
     } catch (error) {
-      this.#finish(true, error);
+      task.#finish(true, error);
       return;
     }
     if (isThenable(result)) {
-      (result as PromiseLike<T>).then(
-        (value) => this.#finish(false, value),
-        (error) => this.#finish(true, error),
+      result.then(
+        (value) => task.#finish(false, value),
+        (error) => task.#finish(true, error),
       );
     } else {
-      this.#finish(false, result);
+      task.#finish(false, result);
     }
   }
 
@@ -249,6 +258,8 @@ export class Task<T> implements PromiseLike<T> {
       else this.#resolve!(value as T);
       this.#resolve = this.#reject = undefined;
     } else if (failed && !this.#cancelled && !this.#retrieved) {
+      // Formatting the stack now drops the frames the error would hold.
+      if (value instanceof Error) void value.stack;
       unretrieved.register(this, {
         message: "Task exception was never retrieved",
         error: value,
