@@ -5,21 +5,6 @@ import { sleep } from "./sleep.ts";
 import { createTask, type Task } from "./task.ts";
 import { TimeoutError } from "./timeout.ts";
 
-/** A promise with its resolvers exposed, to drive tasks step by step. */
-function deferred<T = void>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 /** Asserts that `fn` throws or rejects with what `expected` describes. */
 async function assertFails(
   fn: () => unknown,
@@ -41,7 +26,7 @@ async function doneTask<T>(value: T): Promise<{ task: Task<T> }> {
 // gather
 
 Deno.test("gather() returns results in argument order for functions, tasks and promises", async () => {
-  const slow = deferred<string>();
+  const slow = Promise.withResolvers<string>();
   const task = createTask(async () => {
     await checkpoint();
     return "task";
@@ -64,7 +49,7 @@ Deno.test("gather() of nothing returns an empty array", async () => {
 });
 
 Deno.test("gather() rejects with the first failure and does not cancel the others", async () => {
-  const gate = deferred<string>();
+  const gate = Promise.withResolvers<string>();
   const boom = new Error("boom");
   const other = createTask(() => gate.promise);
   await assert.rejects(
@@ -78,9 +63,9 @@ Deno.test("gather() rejects with the first failure and does not cancel the other
 });
 
 Deno.test("gather() does not cancel the functions it started when one fails", async () => {
-  const gate = deferred<string>();
-  const started = deferred();
-  const outcome = deferred<string>();
+  const gate = Promise.withResolvers<string>();
+  const started = Promise.withResolvers<void>();
+  const outcome = Promise.withResolvers<string>();
   await assert.rejects(
     gather(
       async () => {
@@ -123,7 +108,7 @@ Deno.test("gather() with returnExceptions returns errors in place of results", a
 });
 
 Deno.test("gather() cancels the gathered tasks when the awaiting scope is cancelled", async () => {
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   // Made outside the scope: only gather can cancel it.
   const outside = createTask(() => sleep(60_000));
   const scope = new CancelScope();
@@ -148,7 +133,7 @@ Deno.test("gather() cancels the gathered tasks when the awaiting scope is cancel
 });
 
 Deno.test("gather() cancels the tasks it started from functions when the awaiting scope is cancelled", async () => {
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   const sleepErrors: unknown[] = [];
   const scope = new CancelScope();
   const body = scope.run(() =>
@@ -197,7 +182,11 @@ Deno.test("gather() rejects bad input with TypeError", async (t) => {
 // wait
 
 Deno.test("wait() FIRST_COMPLETED returns as soon as one task is done", async () => {
-  const gates = [deferred<number>(), deferred<number>(), deferred<number>()];
+  const gates = [
+    Promise.withResolvers<number>(),
+    Promise.withResolvers<number>(),
+    Promise.withResolvers<number>(),
+  ];
   const tasks = gates.map((gate) => createTask(() => gate.promise));
   const waiting = wait(tasks, { returnWhen: "FIRST_COMPLETED" });
   gates[1].resolve(1);
@@ -214,7 +203,11 @@ Deno.test("wait() FIRST_COMPLETED returns as soon as one task is done", async ()
 });
 
 Deno.test("wait() FIRST_EXCEPTION returns at the first failure, not at a success", async () => {
-  const gates = [deferred<number>(), deferred<number>(), deferred<number>()];
+  const gates = [
+    Promise.withResolvers<number>(),
+    Promise.withResolvers<number>(),
+    Promise.withResolvers<number>(),
+  ];
   const tasks = gates.map((gate) => createTask(() => gate.promise));
   let returned = false;
   const waiting = wait(tasks, { returnWhen: "FIRST_EXCEPTION" }).then(
@@ -239,7 +232,10 @@ Deno.test("wait() FIRST_EXCEPTION returns at the first failure, not at a success
 });
 
 Deno.test("wait() FIRST_EXCEPTION returns when all are done if none fails", async () => {
-  const gates = [deferred<number>(), deferred<number>()];
+  const gates = [
+    Promise.withResolvers<number>(),
+    Promise.withResolvers<number>(),
+  ];
   const tasks = gates.map((gate) => createTask(() => gate.promise));
   const waiting = wait(tasks, { returnWhen: "FIRST_EXCEPTION" });
   gates[0].resolve(0);
@@ -250,7 +246,10 @@ Deno.test("wait() FIRST_EXCEPTION returns when all are done if none fails", asyn
 });
 
 Deno.test("wait() ALL_COMPLETED (the default) returns when every task is done", async () => {
-  const gates = [deferred<number>(), deferred<number>()];
+  const gates = [
+    Promise.withResolvers<number>(),
+    Promise.withResolvers<number>(),
+  ];
   const tasks = gates.map((gate) => createTask(() => gate.promise));
   let returned = false;
   const waiting = wait(tasks).then((result) => {
@@ -268,7 +267,7 @@ Deno.test("wait() ALL_COMPLETED (the default) returns when every task is done", 
 });
 
 Deno.test("wait() with a timeout returns done and pending without throwing or cancelling", async () => {
-  const gate = deferred<string>();
+  const gate = Promise.withResolvers<string>();
   const { task: finished } = await doneTask("finished");
   const running = createTask(() => gate.promise);
   const { done, pending } = await wait([finished, running], { timeout: 5 });
@@ -290,7 +289,7 @@ Deno.test("wait() of tasks that are already done returns at once", async () => {
 });
 
 Deno.test("wait() cancelled by its scope does not cancel the tasks", async () => {
-  const gate = deferred<number>();
+  const gate = Promise.withResolvers<number>();
   const task = createTask(() => gate.promise);
   const scope = new CancelScope();
   let waitError: unknown;
@@ -332,7 +331,7 @@ Deno.test("wait() rejects bad input", async (t) => {
 });
 
 Deno.test("wait() with an already-aborted signal rejects at once with its reason", async () => {
-  const gate = deferred<number>();
+  const gate = Promise.withResolvers<number>();
   const task = createTask(() => gate.promise);
   const mine = new Error("mine");
   await assert.rejects(
@@ -348,7 +347,11 @@ Deno.test("wait() with an already-aborted signal rejects at once with its reason
 // asCompleted
 
 Deno.test("asCompleted() yields the original tasks in completion order", async () => {
-  const gates = [deferred<string>(), deferred<string>(), deferred<string>()];
+  const gates = [
+    Promise.withResolvers<string>(),
+    Promise.withResolvers<string>(),
+    Promise.withResolvers<string>(),
+  ];
   const tasks = gates.map((gate) => createTask(() => gate.promise));
   const iterator = asCompleted(tasks);
   const order = [2, 0, 1];
@@ -364,7 +367,10 @@ Deno.test("asCompleted() yields the original tasks in completion order", async (
 });
 
 Deno.test("asCompleted() works with for await and yields failed tasks too", async () => {
-  const gates = [deferred<string>(), deferred<string>()];
+  const gates = [
+    Promise.withResolvers<string>(),
+    Promise.withResolvers<string>(),
+  ];
   const tasks = gates.map((gate) => createTask(() => gate.promise));
   const seen: Task<string>[] = [];
   const boom = new Error("boom");
@@ -383,7 +389,7 @@ Deno.test("asCompleted() works with for await and yields failed tasks too", asyn
 });
 
 Deno.test("asCompleted() with an already-aborted signal rejects at once with its reason", async () => {
-  const gate = deferred<number>();
+  const gate = Promise.withResolvers<number>();
   const task = createTask(() => gate.promise);
   const mine = new Error("mine");
   const iterator = asCompleted([task], { signal: AbortSignal.abort(mine) });
@@ -445,7 +451,7 @@ Deno.test("waitFor() on expiry cancels fn's scope and throws TimeoutError", asyn
 });
 
 Deno.test("waitFor() returns a task's result when it finishes in time", async () => {
-  const gate = deferred<string>();
+  const gate = Promise.withResolvers<string>();
   const task = createTask(() => gate.promise);
   const waiting = waitFor(task, 60_000);
   gate.resolve("in time");
@@ -454,7 +460,7 @@ Deno.test("waitFor() returns a task's result when it finishes in time", async ()
 
 Deno.test("waitFor() of a task on expiry cancels it and waits for its end before throwing", async () => {
   let cleanedUp = false;
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   const task = createTask(async () => {
     try {
       started.resolve();

@@ -8,24 +8,9 @@ import {
 } from "./task.ts";
 import { TaskSet } from "./task_set.ts";
 
-/** A promise with its resolvers exposed, to drive tasks step by step. */
-function deferred<T = void>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 Deno.test("TaskSet disposed by await using cancels its running tasks and waits for their finally blocks", async () => {
   const log: string[] = [];
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   let sleepError: unknown;
   let task!: Task<void>;
   {
@@ -80,7 +65,7 @@ Deno.test("TaskSet disposal leaves finished tasks' results alone", async () => {
 
 Deno.test("TaskSet passes a failing task's error to onError with the task", async () => {
   const seen: [unknown, Task<unknown>][] = [];
-  const reported = deferred();
+  const reported = Promise.withResolvers<void>();
   const tasks = new TaskSet({
     onError: (error, task) => {
       seen.push([error, task]);
@@ -111,7 +96,7 @@ Deno.test("TaskSet does not pass cancellations or successes to onError", async (
 
 Deno.test("TaskSet without onError reports a failing task's error to the exception handler", async () => {
   const reports: ExceptionContext[] = [];
-  const reported = deferred();
+  const reported = Promise.withResolvers<void>();
   const previous = setExceptionHandler((context) => {
     reports.push(context);
     reported.resolve();
@@ -140,7 +125,7 @@ Deno.test("TaskSet.join() of an empty set resolves at once", async () => {
 
 Deno.test("TaskSet.join() resolves when the last task ends", async () => {
   const tasks = new TaskSet();
-  const gates = [deferred(), deferred()];
+  const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
   for (const gate of gates) tasks.createTask(() => gate.promise);
   let joined = false;
   const joining = tasks.join().then(() => {
@@ -159,7 +144,7 @@ Deno.test("TaskSet.join() resolves when the last task ends", async () => {
 Deno.test("TaskSet.size counts the tasks still running", async () => {
   const tasks = new TaskSet();
   assert.equal(tasks.size, 0);
-  const gates = [deferred(), deferred()];
+  const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
   const made = gates.map((gate) => tasks.createTask(() => gate.promise));
   assert.equal(tasks.size, 2);
   assert.deepEqual(new Set(tasks), new Set(made));

@@ -8,21 +8,6 @@ import {
   type Task,
 } from "./task.ts";
 
-/** A promise with its resolvers exposed, to drive a task step by step. */
-function deferred<T = void>(): {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-} {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 /** V8's `gc()`; the test run passes `--v8-flags=--expose-gc`. */
 function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -103,7 +88,7 @@ Deno.test("Task cancelled before it runs never runs fn and rejects with Cancelle
 });
 
 Deno.test("Task cancelled while it runs rejects its pending sleep, runs its finally and ends cancelled", async () => {
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   let sleepError: unknown;
   let finallyRan = false;
   const task = createTask(async () => {
@@ -135,7 +120,7 @@ Deno.test("Task.cancel() after the task is done returns false and keeps the resu
 });
 
 Deno.test("Task.result() and exception() of a pending task throw an Error saying it is not done", async () => {
-  const gate = deferred<number>();
+  const gate = Promise.withResolvers<number>();
   const task = createTask(() => gate.promise, { name: "slowpoke" });
   assert.throws(() => task.result(), (error: unknown) => {
     assert.ok(error instanceof Error);
@@ -173,7 +158,7 @@ Deno.test("Task.exception() of a failed task returns the error and result() reth
 });
 
 Deno.test("Task whose fn catches the cancellation and returns normally has that result", async () => {
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   const task = createTask(async () => {
     try {
       started.resolve();
@@ -193,10 +178,10 @@ Deno.test("Task whose fn catches the cancellation and returns normally has that 
 });
 
 Deno.test("Task.addDoneCallback() calls back with the task when it ends", async () => {
-  const gate = deferred<string>();
+  const gate = Promise.withResolvers<string>();
   const task = createTask(() => gate.promise);
   const seen: Task<string>[] = [];
-  const called = deferred();
+  const called = Promise.withResolvers<void>();
   task.addDoneCallback((t) => {
     seen.push(t);
     assert.equal(t.done(), true);
@@ -214,14 +199,14 @@ Deno.test("Task.addDoneCallback() added after the task is done still runs", asyn
   const task = createTask(() => 1);
   await task;
   // A Task is a thenable: wrap it, or resolve() would adopt its result.
-  const called = deferred<{ task: Task<number> }>();
+  const called = Promise.withResolvers<{ task: Task<number> }>();
   task.addDoneCallback((t) => called.resolve({ task: t }));
   assert.equal((await called.promise).task, task);
 });
 
 Deno.test("Task.addDoneCallback() runs when the task is cancelled", async () => {
   const task = createTask(() => sleep(60_000));
-  const called = deferred<boolean>();
+  const called = Promise.withResolvers<boolean>();
   task.addDoneCallback((t) => called.resolve(t.cancelled()));
   task.cancel();
   assert.equal(await called.promise, true);
@@ -327,7 +312,7 @@ Deno.test("Task failure retrieved by exception() is never reported", async (t) =
 });
 
 Deno.test("Task fn that declares a parameter receives a signal that aborts on cancel()", async () => {
-  const received = deferred<AbortSignal>();
+  const received = Promise.withResolvers<AbortSignal>();
   const task = createTask((signal: AbortSignal) => {
     received.resolve(signal);
     return new Promise<never>((_, reject) => {
@@ -356,7 +341,7 @@ Deno.test("Task with an already-aborted signal never runs and ends cancelled", a
 
 Deno.test("Task whose signal is aborted with a reason of the user's own rejects with that reason", async () => {
   const controller = new AbortController();
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   const task = createTask(async () => {
     started.resolve();
     await sleep(60_000);
@@ -378,7 +363,7 @@ Deno.test("Task with a signal already aborted with a user reason rejects with th
 });
 
 Deno.test("Awaiting a task from a cancelled scope rejects at once without cancelling the task", async () => {
-  const gate = deferred<string>();
+  const gate = Promise.withResolvers<string>();
   const task = createTask(() => gate.promise);
   const scope = new CancelScope();
   scope.cancel();
@@ -400,7 +385,7 @@ Deno.test("Awaiting a task from a cancelled scope rejects at once without cancel
 });
 
 Deno.test("Task made inside a scope is cancelled with that scope", async () => {
-  const started = deferred();
+  const started = Promise.withResolvers<void>();
   const scope = new CancelScope();
   let task!: Task<void>;
   await scope.run(async () => {
