@@ -17,3 +17,4 @@
  * @module
  */
 export * from "./async/mod.ts";
+export * from "./sync/mod.ts";

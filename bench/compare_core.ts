@@ -6,6 +6,8 @@ import { checkpoint, sleep, TaskGroup, timeout } from "../async/mod.ts";
 import { medianMs, ms, python, type Row } from "./_compare.ts";
 
 const N = 100_000;
+// The trivial task of the benchmark: async on purpose, with nothing inside.
+// deno-lint-ignore require-await
 const trivial = async (): Promise<number> => 1;
 
 function gc(): void {

@@ -8,6 +8,8 @@ import {
   TaskGroup,
 } from "../async/mod.ts";
 
+// The trivial task of the benchmark: async on purpose, with nothing inside.
+// deno-lint-ignore require-await
 const trivial = async (): Promise<number> => 1;
 
 Deno.bench("TaskGroup: spawn+join 1,000 trivial tasks", {

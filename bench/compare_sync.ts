@@ -1,0 +1,364 @@
+// The sync/ rows of `deno task bench:compare`: our Lock, Semaphore and Queue
+// against their npm peers, a hand-written minimal hand-off and Python's
+// asyncio.Queue, plus the heap cost of a blocked waiter.
+//
+// Run alone: deno run -A --v8-flags=--expose-gc bench/compare.ts sync
+// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
+import { Mutex } from "npm:async-mutex@0.5.0";
+// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
+import pLimit from "npm:p-limit@7.3.3";
+// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
+import { Sema } from "npm:async-sema@3.1.1";
+import { CancelScope } from "../async/cancel_scope.ts";
+import { Lock } from "../sync/lock.ts";
+import { Queue } from "../sync/queue.ts";
+import { Semaphore } from "../sync/semaphore.ts";
+import { ms, python, type Row } from "./_compare.ts";
+
+/**
+ * Median times of several functions measured round-robin, so that no
+ * contender profits from running later (on a warmer, bigger heap) than
+ * another. No forced GC between runs: it would shrink the heap and penalise
+ * the contenders that allocate most, which steady-state code does not see.
+ */
+async function medians(
+  fns: (() => Promise<unknown>)[],
+  runs: number,
+  warmup: number,
+): Promise<number[]> {
+  const times: number[][] = fns.map(() => []);
+  for (let round = 0; round < warmup + runs; round++) {
+    for (let i = 0; i < fns.length; i++) {
+      const start = performance.now();
+      await fns[i]();
+      if (round >= warmup) times[i].push(performance.now() - start);
+    }
+  }
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]);
+}
+
+const LOCK_OPS = 1_000_000;
+const JOBS = 100_000;
+const ITEMS = 1_000_000;
+const WAITERS = 100_000;
+
+// --- Uncontended Lock acquire + release --------------------------------------
+
+async function oursLock(): Promise<void> {
+  const lock = new Lock();
+  for (let i = 0; i < LOCK_OPS; i++) {
+    const guard = await lock.acquire();
+    guard.release();
+  }
+}
+
+async function asyncMutex(): Promise<void> {
+  const mutex = new Mutex();
+  for (let i = 0; i < LOCK_OPS; i++) {
+    const release = await mutex.acquire();
+    release();
+  }
+}
+
+// --- Semaphore(10) limiting 100,000 async jobs -------------------------------
+
+// One job: a trivial await, so that the limiter's own cost dominates.
+async function job(): Promise<number> {
+  await null;
+  return 1;
+}
+
+async function oursSemaphore(): Promise<void> {
+  const semaphore = new Semaphore(10);
+  const run = async () => {
+    const guard = await semaphore.acquire();
+    try {
+      return await job();
+    } finally {
+      guard.release();
+    }
+  };
+  const all: Promise<number>[] = new Array(JOBS);
+  for (let i = 0; i < JOBS; i++) all[i] = run();
+  await Promise.all(all);
+}
+
+// The same with `using`: V8's disposal machinery costs more than try/finally.
+async function oursSemaphoreUsing(): Promise<void> {
+  const semaphore = new Semaphore(10);
+  const run = async () => {
+    using _ = await semaphore.acquire();
+    return await job();
+  };
+  const all: Promise<number>[] = new Array(JOBS);
+  for (let i = 0; i < JOBS; i++) all[i] = run();
+  await Promise.all(all);
+}
+
+// No limiter at all: the floor under every limiter's figure.
+async function unlimitedJobs(): Promise<void> {
+  const run = async () => await job();
+  const all: Promise<number>[] = new Array(JOBS);
+  for (let i = 0; i < JOBS; i++) all[i] = run();
+  await Promise.all(all);
+}
+
+async function pLimitJobs(): Promise<void> {
+  const limit = pLimit(10);
+  const all: Promise<number>[] = new Array(JOBS);
+  for (let i = 0; i < JOBS; i++) all[i] = limit(job);
+  await Promise.all(all);
+}
+
+async function asyncSemaJobs(): Promise<void> {
+  const sema = new Sema(10);
+  const run = async () => {
+    await sema.acquire();
+    try {
+      return await job();
+    } finally {
+      sema.release();
+    }
+  };
+  const all: Promise<number>[] = new Array(JOBS);
+  for (let i = 0; i < JOBS; i++) all[i] = run();
+  await Promise.all(all);
+}
+
+// --- Queue: 1,000,000 items, one producer, one consumer ----------------------
+
+// Python's `await q.put(i)` on an unbounded queue never yields, so its
+// producer runs ahead of its consumer; `putNowait` gives ours that schedule.
+async function oursQueueRunAhead(): Promise<void> {
+  const queue = new Queue<number>();
+  const consumer = (async () => {
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
+    return sum;
+  })();
+  for (let i = 0; i < ITEMS; i++) queue.putNowait(i);
+  await consumer;
+}
+
+async function oursQueue(): Promise<void> {
+  const queue = new Queue<number>();
+  const consumer = (async () => {
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
+    return sum;
+  })();
+  for (let i = 0; i < ITEMS; i++) await queue.put(i);
+  await consumer;
+}
+
+/** The least a promise-based hand-off can do: a buffer and one waiter. */
+class MinimalHandoff<T> {
+  #items: T[] = [];
+  #head = 0;
+  #waiter: ((item: T) => void) | undefined = undefined;
+
+  put(item: T): void {
+    const waiter = this.#waiter;
+    if (waiter !== undefined) {
+      this.#waiter = undefined;
+      waiter(item);
+    } else this.#items.push(item);
+  }
+
+  get(): Promise<T> {
+    if (this.#head < this.#items.length) {
+      const item = this.#items[this.#head++];
+      if (this.#head === this.#items.length) {
+        this.#items = [];
+        this.#head = 0;
+      }
+      return Promise.resolve(item);
+    }
+    return new Promise((resolve) => this.#waiter = resolve);
+  }
+}
+
+async function minimalQueue(): Promise<void> {
+  const queue = new MinimalHandoff<number>();
+  const consumer = (async () => {
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
+    return sum;
+  })();
+  for (let i = 0; i < ITEMS; i++) await queue.put(i);
+  await consumer;
+}
+
+const PYTHON_QUEUE = `
+import asyncio, time
+N = ${ITEMS}
+async def main():
+    q = asyncio.Queue()
+    async def consumer():
+        s = 0
+        for _ in range(N):
+            s += await q.get()
+        return s
+    t0 = time.perf_counter()
+    c = asyncio.create_task(consumer())
+    for i in range(N):
+        await q.put(i)
+    await c
+    return (time.perf_counter() - t0) * 1000
+times = sorted(asyncio.run(main()) for _ in range(3))
+print(times[1])
+`;
+
+// --- Heap cost of a blocked waiter --------------------------------------------
+
+function heapAfterGc(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    throw new Error(
+      "Cannot measure memory: run with --v8-flags=--expose-gc, got no gc()",
+    );
+  }
+  gc();
+  gc();
+  return Deno.memoryUsage().heapUsed;
+}
+
+/** Bytes per item kept alive by `make`, over `WAITERS` items. */
+function bytesEach(make: () => unknown): number {
+  const keep: unknown[] = new Array(WAITERS);
+  const before = heapAfterGc();
+  for (let i = 0; i < WAITERS; i++) keep[i] = make();
+  const after = heapAfterGc();
+  keep.length = 0;
+  return (after - before) / WAITERS;
+}
+
+/** Bytes per blocked `acquire()` on a held Lock, its promise included. */
+function lockWaiterBytes(): number {
+  const lock = new Lock();
+  lock.acquire(); // taken at once
+  const bytes = bytesEach(() => lock.acquire());
+  for (let i = 0; i <= WAITERS; i++) lock.release(); // hand it down the line
+  return bytes;
+}
+
+function median(runs: number, measure: () => number): number {
+  const values = Array.from({ length: runs }, measure).sort((a, b) => a - b);
+  return values[Math.floor(runs / 2)];
+}
+
+/** Heap per blocked waiter beyond a bare pending promise. */
+async function waiterBytes(inScope: boolean): Promise<number> {
+  const measure = () =>
+    median(5, lockWaiterBytes) -
+    median(5, () => bytesEach(() => new Promise(() => {})));
+  if (!inScope) return measure();
+  return (await new CancelScope().run(measure))!;
+}
+
+export async function rows(): Promise<Row[]> {
+  const out: Row[] = [];
+
+  const [lock, mutex] = await medians([oursLock, asyncMutex], 9, 3);
+  out.push({
+    name: `Lock acquire+release, uncontended, ${LOCK_OPS / 1e6}M times`,
+    ours: ms(lock),
+    anchor: `async-mutex Mutex ${ms(mutex)}`,
+    ratio: mutex / lock,
+    goal: ">= 2x throughput",
+    met: mutex / lock >= 2,
+  });
+
+  const [sem, semUsing, limit, sema, floor] = await medians(
+    [
+      oursSemaphore,
+      oursSemaphoreUsing,
+      pLimitJobs,
+      asyncSemaJobs,
+      unlimitedJobs,
+    ],
+    11,
+    3,
+  );
+  const pLimitAnchor = `p-limit ${ms(limit)} (no limiter: ${ms(floor)})`;
+  out.push({
+    name: `Semaphore(10), ${JOBS / 1000}k jobs (using), vs p-limit(10)`,
+    ours: ms(semUsing),
+    anchor: pLimitAnchor,
+    ratio: limit / semUsing,
+    goal: ">= 1.5x throughput",
+    met: limit / semUsing >= 1.5,
+  });
+  out.push({
+    name: `Semaphore(10), ${JOBS / 1000}k jobs (try/finally), vs p-limit(10)`,
+    ours: ms(sem),
+    anchor: pLimitAnchor,
+    ratio: limit / sem,
+    goal: ">= 1.5x throughput",
+    met: limit / sem >= 1.5,
+  });
+  out.push({
+    name: `Semaphore(10), ${JOBS / 1000}k jobs, vs async-sema`,
+    ours: ms(sem),
+    anchor: `async-sema ${ms(sema)}`,
+    ratio: sema / sem,
+    goal: "> 1x throughput",
+    met: sema / sem > 1,
+  });
+
+  const [queue, runAhead, minimal] = await medians(
+    [oursQueue, oursQueueRunAhead, minimalQueue],
+    9,
+    2,
+  );
+  out.push({
+    name: `Queue, ${ITEMS / 1e6}M items, 1 producer -> 1 consumer`,
+    ours: ms(queue),
+    anchor: `minimal hand-off ${ms(minimal)}`,
+    ratio: minimal / queue,
+    goal: ">= 0.5x its speed",
+    met: minimal / queue >= 0.5,
+  });
+  const py = Number(await python(PYTHON_QUEUE));
+  const pyVersion = await python(
+    "import sys; print('%d.%d' % sys.version_info[:2])",
+  );
+  out.push({
+    name: `Queue, ${ITEMS / 1e6}M items, vs Python asyncio.Queue`,
+    ours: ms(queue),
+    anchor: `Python ${pyVersion} asyncio.Queue ${ms(py)}`,
+    ratio: py / queue,
+    goal: ">= 10x throughput",
+    met: py / queue >= 10,
+  });
+  out.push({
+    name: `Queue, ${
+      ITEMS / 1e6
+    }M items, producer runs ahead (putNowait), vs Python`,
+    ours: ms(runAhead),
+    anchor: `Python ${pyVersion} asyncio.Queue ${ms(py)}`,
+    ratio: py / runAhead,
+    goal: ">= 10x throughput",
+    met: py / runAhead >= 10,
+  });
+
+  const outside = await waiterBytes(false);
+  out.push({
+    name: "Heap per blocked Lock waiter beyond its promise (no scope)",
+    ours: `${outside.toFixed(0)} B`,
+    anchor: `${WAITERS / 1000}k bare pending promises`,
+    ratio: outside / 200,
+    goal: "<= 200 B (ratio = ours/200)",
+    met: outside <= 200,
+  });
+  const inside = await waiterBytes(true);
+  out.push({
+    name: "Heap per blocked Lock waiter beyond its promise (in a scope)",
+    ours: `${inside.toFixed(0)} B`,
+    anchor: `${WAITERS / 1000}k bare pending promises`,
+    ratio: inside / 200,
+    goal: "<= 200 B (ratio = ours/200)",
+    met: inside <= 200,
+  });
+  return out;
+}

@@ -1,0 +1,74 @@
+// Helpers shared by the tests of sync/. Private; not part of the package.
+import { CancelScope } from "../async/cancel_scope.ts";
+
+/** A seeded pseudo-random generator (mulberry32): floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Lets pending promise reactions run: `rounds` turns of the microtask queue. */
+export async function flush(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await Promise.resolve();
+}
+
+/** A cancellable operation started by {@linkcode start}. */
+export interface Op<T> {
+  /** Settles with `{ ok: true, value }` or `{ ok: false, error }`. */
+  result: Promise<{ ok: true; value: T } | { ok: false; error: unknown }>;
+  /** Whether it has settled. */
+  settled: boolean;
+  /** Cancels it: through its signal or its ambient scope. */
+  cancel(): void;
+}
+
+/**
+ * Starts `fn` so that it can be cancelled later, at random either through an
+ * `AbortSignal` passed to it or through an ambient {@linkcode CancelScope}
+ * around it (then `fn` gets no signal). `fn` is called synchronously.
+ */
+export function start<T>(
+  random: () => number,
+  fn: (signal: AbortSignal | undefined) => Promise<T>,
+): Op<T> {
+  let cancel: () => void;
+  let promise: Promise<T>;
+  if (random() < 0.5) {
+    const controller = new AbortController();
+    cancel = () => controller.abort();
+    promise = fn(controller.signal);
+  } else {
+    const scope = new CancelScope();
+    cancel = () => scope.cancel();
+    promise = new Promise<T>((resolve, reject) => {
+      scope.run(async () => {
+        try {
+          resolve(await fn(undefined));
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  }
+  const op: Op<T> = {
+    settled: false,
+    cancel: () => cancel(),
+    result: promise.then(
+      (value) => {
+        op.settled = true;
+        return { ok: true as const, value };
+      },
+      (error) => {
+        op.settled = true;
+        return { ok: false as const, error };
+      },
+    ),
+  };
+  return op;
+}

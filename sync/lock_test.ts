@@ -1,0 +1,212 @@
+import assert from "node:assert/strict";
+import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
+import { flush, type Op, prng, start } from "./_test_util.ts";
+import { type Guard, Lock } from "./lock.ts";
+
+Deno.test("Lock.acquire() takes a free lock and the guard releases it", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  assert.equal(lock.locked(), true);
+  assert.equal(guard.released, false);
+  guard.release();
+  assert.equal(guard.released, true);
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock guard releases the lock at the end of a using block", async () => {
+  const lock = new Lock();
+  {
+    using _ = await lock.acquire();
+    assert.equal(lock.locked(), true);
+  }
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock guard released twice throws instead of releasing twice", async () => {
+  const lock = new Lock();
+  const first = await lock.acquire();
+  first.release();
+  const second = await lock.acquire();
+  assert.throws(() => first.release(), /already released/);
+  assert.equal(lock.locked(), true); // the second holder still holds it
+  second.release();
+});
+
+Deno.test("Lock guard disposed after an explicit release does nothing", async () => {
+  const lock = new Lock();
+  {
+    using guard = await lock.acquire();
+    guard.release();
+  }
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.release() of an unlocked Lock throws", () => {
+  assert.throws(
+    () => new Lock().release(),
+    /Cannot release the Lock: it is not locked/,
+  );
+});
+
+Deno.test("Lock.acquire() waits while the lock is held", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  let acquired = false;
+  const waiting = lock.acquire().then((g) => {
+    acquired = true;
+    return g;
+  });
+  await flush();
+  assert.equal(acquired, false);
+  guard.release();
+  (await waiting).release();
+  assert.equal(acquired, true);
+});
+
+Deno.test("Lock serves waiters first come, first served", async () => {
+  const lock = new Lock();
+  const order: number[] = [];
+  const guard = await lock.acquire();
+  const waiters = [1, 2, 3].map(async (id) => {
+    using _ = await lock.acquire();
+    order.push(id);
+  });
+  guard.release();
+  await Promise.all(waiters);
+  assert.deepEqual(order, [1, 2, 3]);
+});
+
+Deno.test("Lock.release() hands the lock to the oldest waiter, not to a newcomer in the same tick", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  const order: string[] = [];
+  const waiter = lock.acquire().then((g) => {
+    order.push("waiter");
+    g.release();
+  });
+  guard.release();
+  assert.equal(lock.locked(), true); // handed over, not freed
+  const newcomer = lock.acquire().then((g) => {
+    order.push("newcomer");
+    g.release();
+  });
+  await Promise.all([waiter, newcomer]);
+  assert.deepEqual(order, ["waiter", "newcomer"]);
+});
+
+Deno.test("Lock.acquire() cancelled in the tick of the release does not leave the lock held", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  const controller = new AbortController();
+  const waiting = lock.acquire({ signal: controller.signal });
+  controller.abort();
+  guard.release();
+  await assert.rejects(waiting, CancelledError);
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.acquire() cancelled in the tick of the release passes the lock to the next waiter", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  const scope = new CancelScope();
+  const first = scope.run(() => lock.acquire());
+  const second = lock.acquire();
+  scope.cancel();
+  guard.release();
+  assert.equal(await first, undefined);
+  (await second).release();
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.acquire() handed the lock before its cancellation owns it", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  const controller = new AbortController();
+  const waiting = lock.acquire({ signal: controller.signal });
+  guard.release();
+  controller.abort();
+  const second = await waiting;
+  assert.equal(lock.locked(), true);
+  second.release();
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.acquire() in a cancelled scope rejects even when the lock is free", async () => {
+  const lock = new Lock();
+  const scope = new CancelScope();
+  scope.cancel();
+  let error: unknown;
+  await scope.run(() =>
+    lock.acquire().catch((caught) => {
+      error = caught;
+    })
+  );
+  assert.ok(error instanceof CancelledError);
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.acquire() with an aborted signal rejects with its reason", async () => {
+  const lock = new Lock();
+  const reason = new Error("mine");
+  await assert.rejects(
+    lock.acquire({ signal: AbortSignal.abort(reason) }),
+    (e) => e === reason,
+  );
+  assert.equal(lock.locked(), false);
+});
+
+// Property: many acquirers cancelled at random points, holders releasing at
+// random points; the lock is never held twice and ends free.
+for (const seed of [11, 12, 13, 14, 15, 16]) {
+  Deno.test(`Lock never leaks under random cancellation (seed ${seed})`, async () => {
+    const random = prng(seed);
+    const lock = new Lock();
+    const ops: Op<Guard>[] = [];
+    const held: Guard[] = [];
+    let acquired = 0;
+    for (let step = 0; step < 500; step++) {
+      const r = random();
+      if (r < 0.35) {
+        const op = start(random, (signal) => lock.acquire({ signal }));
+        op.result.then((result) => {
+          if (result.ok) {
+            held.push(result.value);
+            acquired++;
+          }
+        });
+        ops.push(op);
+      } else if (r < 0.6) {
+        const pending = ops.filter((op) => !op.settled);
+        if (pending.length > 0) {
+          pending[Math.floor(random() * pending.length)].cancel();
+        }
+      } else if (r < 0.8) {
+        held.shift()?.release();
+      } else {
+        await flush(Math.floor(random() * 4));
+      }
+      assert.ok(held.length <= 1, "the lock is held twice");
+    }
+    for (const op of ops) op.cancel();
+    await Promise.all(ops.map((op) => op.result));
+    assert.ok(held.length <= 1);
+    held.shift()?.release();
+    assert.equal(lock.locked(), false);
+    assert.ok(acquired > 0 && acquired < ops.length);
+  });
+}
+
+Deno.test("Lock waiters of a cancelled scope all withdraw and the lock ends free", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  const scope = new CancelScope();
+  const waiting = scope.run(() =>
+    Promise.all(Array.from({ length: 1000 }, () => lock.acquire()))
+  );
+  const outsider = lock.acquire();
+  scope.cancel();
+  assert.equal(await waiting, undefined);
+  guard.release();
+  (await outsider).release();
+  assert.equal(lock.locked(), false);
+});

@@ -1,0 +1,205 @@
+import type { SignalOptions } from "../async/cancel_scope.ts";
+import { ReleaseGuard } from "./_guard.ts";
+import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
+import type { Guard } from "./lock.ts";
+
+function checkCount(what: string, value: unknown): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot create the ${what}: 'value' must be a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot create the ${what}: 'value' must be an integer >= 0, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * A counter of permits for tasks — asyncio's `asyncio.Semaphore`: at most
+ * `value` tasks hold a permit at once. Waiters are served in the order they
+ * asked; `release()` hands the permit straight to the oldest waiter. A
+ * cancelled `acquire()` never takes a permit.
+ *
+ * @example Run at most two jobs at a time
+ * ```ts
+ * import { Semaphore } from "@aio/std/sync";
+ * import assert from "node:assert/strict";
+ *
+ * const semaphore = new Semaphore(2);
+ * let running = 0;
+ * let most = 0;
+ * await Promise.all([1, 2, 3, 4, 5].map(async () => {
+ *   using _ = await semaphore.acquire();
+ *   most = Math.max(most, ++running);
+ *   await Promise.resolve();
+ *   running--;
+ * }));
+ * assert.equal(most, 2);
+ * assert.equal(semaphore.value, 2);
+ * ```
+ */
+export class Semaphore {
+  #value: number;
+  #waiters = new Waiters<Guard>();
+
+  /**
+   * Makes a semaphore with `value` permits.
+   *
+   * @param value How many permits there are at first; an integer ≥ 0.
+   * @throws {RangeError} If `value` is not an integer ≥ 0.
+   */
+  constructor(value = 1) {
+    this.#value = checkCount(new.target.name, value);
+  }
+
+  /**
+   * How many permits are free.
+   *
+   * @example Usage
+   * ```ts
+   * import { Semaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new Semaphore(3);
+   * using _ = await semaphore.acquire();
+   * assert.equal(semaphore.value, 2);
+   * ```
+   *
+   * @returns The number of free permits.
+   */
+  get value(): number {
+    return this.#value;
+  }
+
+  /**
+   * Whether an `acquire()` would have to wait.
+   *
+   * @example Usage
+   * ```ts
+   * import { Semaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new Semaphore(1);
+   * const guard = await semaphore.acquire();
+   * assert.ok(semaphore.locked());
+   * guard.release();
+   * assert.ok(!semaphore.locked());
+   * ```
+   *
+   * @returns `true` when no permit is free.
+   */
+  locked(): boolean {
+    return this.#value === 0 || this.#waiters.size > 0;
+  }
+
+  /**
+   * Waits for a permit and takes it. Rejects if the ambient cancel scope is
+   * cancelled or `options.signal` aborts first (even when a permit is free),
+   * and then takes nothing.
+   *
+   * @example Usage
+   * ```ts
+   * import { Semaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new Semaphore(1);
+   * {
+   *   using _ = await semaphore.acquire();
+   *   assert.equal(semaphore.value, 0);
+   * }
+   * assert.equal(semaphore.value, 1);
+   * ```
+   *
+   * @param options Cancellation.
+   * @returns A guard that releases the permit once.
+   */
+  acquire(options?: SignalOptions): Promise<Guard> {
+    if (this.#value > 0 && this.#waiters.size === 0) {
+      if (cancelled(options)) return refuse(options);
+      this.#value--;
+      return Promise.resolve(new ReleaseGuard(this));
+    }
+    return park(this.#waiters, options);
+  }
+
+  /**
+   * Gives a permit back, handing it to the oldest waiter if there is one.
+   * Prefer the guard returned by {@linkcode Semaphore.acquire}.
+   *
+   * @example Usage
+   * ```ts
+   * import { Semaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new Semaphore(0);
+   * semaphore.release();
+   * assert.equal(semaphore.value, 1);
+   * ```
+   */
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next === undefined) this.#value++;
+    else next(new ReleaseGuard(this));
+  }
+}
+
+/**
+ * A {@linkcode Semaphore} that refuses to be released more often than it was
+ * acquired — asyncio's `asyncio.BoundedSemaphore`: its value never exceeds
+ * the initial one.
+ *
+ * @example Releasing past the bound throws
+ * ```ts
+ * import { BoundedSemaphore } from "@aio/std/sync";
+ * import assert from "node:assert/strict";
+ *
+ * const semaphore = new BoundedSemaphore(1);
+ * const guard = await semaphore.acquire();
+ * guard.release();
+ * assert.throws(() => semaphore.release(), /released too many times/);
+ * assert.equal(semaphore.value, 1);
+ * ```
+ */
+export class BoundedSemaphore extends Semaphore {
+  #bound: number;
+
+  /**
+   * Makes a bounded semaphore with `value` permits.
+   *
+   * @param value How many permits there are, at first and at most; an
+   * integer ≥ 0.
+   * @throws {RangeError} If `value` is not an integer ≥ 0.
+   */
+  constructor(value = 1) {
+    super(value);
+    this.#bound = value;
+  }
+
+  /**
+   * Gives a permit back.
+   *
+   * @example Usage
+   * ```ts
+   * import { BoundedSemaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new BoundedSemaphore(2);
+   * await semaphore.acquire();
+   * semaphore.release();
+   * assert.equal(semaphore.value, 2);
+   * ```
+   *
+   * @throws {Error} If every permit is already free.
+   */
+  override release(): void {
+    if (this.value >= this.#bound) {
+      throw new Error(
+        `Cannot release the BoundedSemaphore: it was released too many times, got value ${this.value} with a bound of ${this.#bound}`,
+      );
+    }
+    super.release();
+  }
+}
