@@ -279,10 +279,20 @@ export function suspend<T>(
 export function checkpoint(options?: SignalOptions): Promise<void> {
   // setImmediate, not setTimeout(0): nested zero timers are clamped to 4 ms,
   // and a fake clock must not stop a checkpoint.
-  return suspend<void>((resolve) => {
-    const id = setImmediate(resolve);
-    return () => clearImmediate(id);
-  }, options);
+  const waiter = new Checkpoint();
+  const promise = waiter.wait(options);
+  if (waiter.pending) waiter.id = setImmediate(waiter.fire);
+  return promise;
+}
+
+class Checkpoint extends Waiter<void> {
+  id: ReturnType<typeof setImmediate> | undefined = undefined;
+  fire = (): void => {
+    this.resolve();
+  };
+  protected withdraw(): void {
+    clearImmediate(this.id);
+  }
 }
 
 /**
