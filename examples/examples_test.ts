@@ -5,6 +5,10 @@ import * as gatherExample from "./gather.ts";
 import * as taskGroup from "./task_group.ts";
 import * as timeoutExample from "./timeout.ts";
 import * as cancel from "./cancel.ts";
+import * as queue from "./queue.ts";
+import * as semaphore from "./semaphore.ts";
+import * as retryExample from "./retry.ts";
+import * as fakeClock from "./fake_clock.ts";
 
 Deno.test("example: concurrent fetches overlap their waits", async () => {
   const { sequential: seq, concurrent } = await sequential.main();
@@ -33,4 +37,28 @@ Deno.test("example: timeout raises, moveOnAfter moves on", async () => {
 
 Deno.test("example: a cancelled task still finishes its shielded cleanup", async () => {
   assert.deepEqual(await cancel.main(), { cancelled: true, flushed: true });
+});
+
+Deno.test("example: a bounded queue applies back-pressure and drains", async () => {
+  const { processed, largestBacklog } = await queue.main();
+  assert.equal(processed, 12);
+  assert.ok(largestBacklog <= 3, `backlog ${largestBacklog}`);
+});
+
+Deno.test("example: a semaphore caps concurrency", async () => {
+  assert.deepEqual(await semaphore.main(), { peak: 3, done: 10 });
+});
+
+Deno.test("example: retry backs off exponentially until it succeeds", async () => {
+  assert.deepEqual(await retryExample.main(), {
+    result: "ok",
+    delays: [20, 40],
+  });
+});
+
+Deno.test("example: 31 virtual seconds of backoff under FakeTime", async () => {
+  const { virtualMs, realMs, calls } = await fakeClock.main();
+  assert.equal(calls, 6);
+  assert.equal(virtualMs, 1000 + 2000 + 4000 + 8000 + 16000);
+  assert.ok(realMs < virtualMs / 10, `took ${realMs} real ms`);
 });

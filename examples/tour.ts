@@ -4,8 +4,22 @@ import * as gatherExample from "./gather.ts";
 import * as taskGroup from "./task_group.ts";
 import * as timeoutExample from "./timeout.ts";
 import * as cancel from "./cancel.ts";
+import * as queue from "./queue.ts";
+import * as semaphore from "./semaphore.ts";
+import * as retryExample from "./retry.ts";
+import * as fakeClock from "./fake_clock.ts";
 
-const examples = [sequential, gatherExample, taskGroup, timeoutExample, cancel];
+const examples = [
+  sequential,
+  gatherExample,
+  taskGroup,
+  timeoutExample,
+  cancel,
+  queue,
+  semaphore,
+  retryExample,
+  fakeClock,
+];
 
 const start = performance.now();
 for (const example of examples) await example.main();
