@@ -220,31 +220,37 @@ export class Task<T> implements PromiseLike<T> {
       return;
     }
     task.#state = State.Running;
-    // Inside the scope, so that a thenable `fn` returns (another task, say)
-    // is subscribed to with this task's cancellation in force.
-    scope[enterScope](Task.#step, task);
-  }
-
-  static #step(task: Task<unknown>): void {
-    const fn = task.#fn!;
-    task.#fn = undefined;
     let result: unknown;
     try {
-      result = fn(
-        (fn.length > 0 ? task.#scope.signal : undefined) as AbortSignal,
-      );
+      result = scope[enterScope](Task.#run, task);
     } catch (error) {
       task.#finish(true, error);
       return;
     }
-    if (isThenable(result)) {
+    if (result instanceof Promise) {
+      // Subscribed to from here, outside the task's context: the reaction
+      // would otherwise keep the task's context alive while it waits.
       result.then(
         (value) => task.#finish(false, value),
         (error) => task.#finish(true, error),
       );
+    } else if (isThenable(result)) {
+      // Another task, say: subscribe inside the scope, so that its await
+      // sees this task's cancellation.
+      scope[enterScope]((thenable) =>
+        thenable.then(
+          (value) => task.#finish(false, value),
+          (error) => task.#finish(true, error),
+        ), result);
     } else {
       task.#finish(false, result);
     }
+  }
+
+  static #run(task: Task<unknown>): unknown {
+    const fn = task.#fn!;
+    task.#fn = undefined;
+    return fn((fn.length > 0 ? task.#scope.signal : undefined) as AbortSignal);
   }
 
   #finish(failed: boolean, value: unknown): void {
