@@ -311,7 +311,7 @@ export class CancelScope {
     if (extra.controller === undefined) {
       extra.controller = new AbortController();
       if (this.cancelled) extra.controller.abort(this.#error);
-      else this.#attach();
+      else if ((this.#flags & EXITED) === 0) this.#attach();
     }
     return extra.controller.signal;
   }
@@ -409,6 +409,15 @@ export class CancelScope {
     } else if (Array.isArray(listeners)) {
       const i = listeners.indexOf(listener);
       if (i >= 0) listeners.splice(i, 1);
+      if (listeners.length > 0) return;
+      this.#listeners = undefined;
+    } else {
+      return;
+    }
+    // A wait left over in a scope that has exited (a stray promise chain)
+    // re-attached it; let it go again once nothing is left to tell.
+    if ((this.#flags & EXITED) !== 0 && this.#firstChild === undefined) {
+      this.#detach();
     }
   }
 

@@ -327,3 +327,21 @@ Deno.test("CancelScope and shield reject bad input without side effects", async 
   await assert.rejects(shield(5 as never), TypeError);
   await assert.rejects(checkpoint({ signal: "x" as never }), TypeError);
 });
+
+Deno.test("a wait left running in a scope that has exited still hears outer cancellation", async () => {
+  const outer = new CancelScope();
+  let stray: Promise<void> | undefined;
+  await outer.run(async () => {
+    await new CancelScope().run(() => {
+      // Not awaited: it outlives its scope.
+      stray = (async () => {
+        await checkpoint();
+        await sleep(60_000);
+      })();
+    });
+    await checkpoint();
+    await checkpoint();
+    outer.cancel();
+  });
+  await assert.rejects(stray!, CancelledError);
+});
