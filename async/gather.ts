@@ -1,6 +1,7 @@
 import { shield, type SignalOptions, suspend } from "./cancel_scope.ts";
 import { createTask, Task } from "./task.ts";
 import { timeout, TimeoutError } from "./timeout.ts";
+import { CallbackTimer, schedule, unschedule } from "./_timers.ts";
 
 /** Something {@linkcode gather} can run or wait for. */
 export type Awaitable<T> =
@@ -249,21 +250,24 @@ export function wait<T>(
       return;
     }
     let live = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: CallbackTimer | undefined;
     const finish = () => {
       if (!live) return;
       live = false;
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) unschedule(timer);
       resolve(split());
     };
     const check = () => {
       if (live && satisfied()) finish();
     };
     for (const task of list) if (!task.done()) task.addDoneCallback(check);
-    if (ms !== undefined && ms !== Infinity) timer = setTimeout(finish, ms);
+    if (ms !== undefined && ms !== Infinity) {
+      timer = new CallbackTimer(finish);
+      schedule(timer, ms);
+    }
     return () => {
       live = false;
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) unschedule(timer);
     };
   }, options);
 }
