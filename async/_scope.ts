@@ -57,6 +57,54 @@ function notify(listener: CancelListener, error: unknown): void {
   else listener.onCancel(error);
 }
 
+// The pending awaits of a scope that has more than one. Waits mostly end in
+// the order they began (a FIFO of lock or queue waiters), so removal is O(1)
+// at either end: a head offset instead of `shift` (which copies a large
+// array), `pop` at the tail, and a hole elsewhere.
+class ListenerList {
+  #items: (CancelListener | undefined)[] = [];
+  #head = 0;
+  #live = 0;
+
+  add(listener: CancelListener): void {
+    this.#items.push(listener);
+    this.#live++;
+  }
+
+  /** Removes `listener`; returns whether the list is now empty. */
+  remove(listener: CancelListener): boolean {
+    const items = this.#items;
+    let i: number;
+    if (items[this.#head] === listener) i = this.#head;
+    else if (items[items.length - 1] === listener) i = items.length - 1;
+    else {
+      i = items.indexOf(listener, this.#head);
+      if (i < 0) return false;
+    }
+    items[i] = undefined;
+    if (--this.#live === 0) {
+      items.length = 0;
+      this.#head = 0;
+      return true;
+    }
+    while (items[this.#head] === undefined) this.#head++;
+    while (items[items.length - 1] === undefined) items.pop();
+    if (this.#head > 1024 && this.#head * 2 > items.length) {
+      this.#items = items.slice(this.#head);
+      this.#head = 0;
+    }
+    return false;
+  }
+
+  notifyAll(error: unknown): void {
+    const items = this.#items;
+    for (let i = this.#head; i < items.length; i++) {
+      const listener = items[i];
+      if (listener !== undefined) notify(listener, error);
+    }
+  }
+}
+
 /** The scope the calling code runs in, or `undefined` outside every scope. */
 export function currentScope(): CancelScope | undefined {
   return storage.getStore();
@@ -154,7 +202,7 @@ export class CancelScope {
   #flags = 0;
   #error: unknown = undefined;
   // Pending awaits to tell on cancellation: usually none or one.
-  #listeners: CancelListener | CancelListener[] | undefined = undefined;
+  #listeners: CancelListener | ListenerList | undefined = undefined;
   // Nested scopes that need to hear of this one's cancellation, as an
   // intrusive list. A scope joins its parent's list only once it has
   // something to tell (a pending await, a signal, a child of its own), so a
@@ -394,10 +442,13 @@ export class CancelScope {
     if (listeners === undefined) {
       this.#listeners = listener;
       this.#attach();
-    } else if (!Array.isArray(listeners)) {
-      this.#listeners = [listeners, listener];
+    } else if (listeners instanceof ListenerList) {
+      listeners.add(listener);
     } else {
-      listeners.push(listener);
+      const list = new ListenerList();
+      list.add(listeners);
+      list.add(listener);
+      this.#listeners = list;
     }
   }
 
@@ -406,10 +457,8 @@ export class CancelScope {
     const listeners = this.#listeners;
     if (listeners === listener) {
       this.#listeners = undefined;
-    } else if (Array.isArray(listeners)) {
-      const i = listeners.indexOf(listener);
-      if (i >= 0) listeners.splice(i, 1);
-      if (listeners.length > 0) return;
+    } else if (listeners instanceof ListenerList) {
+      if (!listeners.remove(listener)) return;
       this.#listeners = undefined;
     } else {
       return;
@@ -479,8 +528,8 @@ export class CancelScope {
     const listeners = this.#listeners;
     if (listeners !== undefined) {
       this.#listeners = undefined;
-      if (!Array.isArray(listeners)) notify(listeners, error);
-      else for (const listener of listeners) notify(listener, error);
+      if (listeners instanceof ListenerList) listeners.notifyAll(error);
+      else notify(listeners, error);
     }
     let child = this.#firstChild;
     while (child !== undefined) {

@@ -84,10 +84,12 @@ export function currentSignal(): AbortSignal {
  * @typeParam T The value the wait ends with.
  */
 export abstract class Waiter<T> implements EventListenerObject {
-  #resolve: ((value: T) => void) | undefined = undefined;
-  #reject: ((error: unknown) => void) | undefined = undefined;
-  #scope: CancelScope | undefined = undefined;
-  #signal: AbortSignal | undefined = undefined;
+  // Only the resolve function is kept (a rejection resolves with a thenable
+  // that rejects), and the scope and signal share one field: a blocked wait
+  // is small — these two fields and the promise.
+  #resolve: ((value: T | PromiseLike<T>) => void) | undefined = undefined;
+  #source: CancelScope | AbortSignal | [CancelScope, AbortSignal] | undefined =
+    undefined;
 
   /**
    * Starts the wait in the ambient scope; rejects at once if that scope is
@@ -111,18 +113,16 @@ export abstract class Waiter<T> implements EventListenerObject {
     }
     const scope = currentScope();
     if (scope?.cancelled) return Promise.reject(scope.reason);
-    const promise = new Promise<T>((resolve, reject) => {
+    const promise = new Promise<T>((resolve) => {
       this.#resolve = resolve;
-      this.#reject = reject;
     });
     if (scope !== undefined) {
-      this.#scope = scope;
       scope[addListener](this);
+      this.#source = signal === undefined ? scope : [scope, signal];
+    } else {
+      this.#source = signal;
     }
-    if (signal !== undefined) {
-      this.#signal = signal;
-      signal.addEventListener("abort", this, { once: true });
-    }
+    signal?.addEventListener("abort", this, { once: true });
     return promise;
   }
 
@@ -153,10 +153,10 @@ export abstract class Waiter<T> implements EventListenerObject {
    * @returns Whether this call ended the wait.
    */
   reject(error: unknown): boolean {
-    const reject = this.#reject;
-    if (reject === undefined) return false;
+    const resolve = this.#resolve;
+    if (resolve === undefined) return false;
     this.#end();
-    reject(error);
+    resolve(new Rejection(error));
     return true;
   }
 
@@ -171,30 +171,47 @@ export abstract class Waiter<T> implements EventListenerObject {
 
   /** @ignore The scope's cancel listener. */
   onCancel(error: unknown): void {
-    const reject = this.#reject;
-    if (reject === undefined) return;
+    const resolve = this.#resolve;
+    if (resolve === undefined) return;
     this.#end();
     this.withdraw(error);
-    reject(error);
+    resolve(new Rejection(error));
   }
 
   /** @ignore The signal's abort listener. */
   handleEvent(): void {
-    this.onCancel(toCancelError(this.#signal!.reason));
+    const source = this.#source;
+    const signal = Array.isArray(source) ? source[1] : source as AbortSignal;
+    this.onCancel(toCancelError(signal.reason));
   }
 
   #end(): void {
-    this.#resolve = this.#reject = undefined;
-    const scope = this.#scope;
-    if (scope !== undefined) {
-      this.#scope = undefined;
-      scope[removeListener](this);
+    this.#resolve = undefined;
+    const source = this.#source;
+    if (source === undefined) return;
+    this.#source = undefined;
+    if (source instanceof AbortSignal) {
+      source.removeEventListener("abort", this);
+    } else if (Array.isArray(source)) {
+      source[0][removeListener](this);
+      source[1].removeEventListener("abort", this);
+    } else {
+      source[removeListener](this);
     }
-    const signal = this.#signal;
-    if (signal !== undefined) {
-      this.#signal = undefined;
-      signal.removeEventListener("abort", this);
-    }
+  }
+}
+
+// What a waiter is resolved with to make its promise reject: keeping a
+// thenable costs a microtask on that rare path, keeping every waiter's
+// reject function would cost memory on every wait.
+class Rejection implements PromiseLike<never> {
+  #error: unknown;
+  constructor(error: unknown) {
+    this.#error = error;
+  }
+  // deno-lint-ignore no-explicit-any
+  then(_onfulfilled?: unknown, onrejected?: (error: unknown) => any): any {
+    onrejected?.(this.#error);
   }
 }
 

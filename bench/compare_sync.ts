@@ -103,6 +103,19 @@ async function unlimitedJobs(): Promise<void> {
   await Promise.all(all);
 }
 
+// No limiter, but a `using` of a trivial disposable: the floor under the
+// `using` variant (V8's disposal machinery costs more than try/finally).
+const trivialDisposable: Disposable = { [Symbol.dispose]() {} };
+async function unlimitedJobsUsing(): Promise<void> {
+  const run = async () => {
+    using _ = trivialDisposable;
+    return await job();
+  };
+  const all: Promise<number>[] = new Array(JOBS);
+  for (let i = 0; i < JOBS; i++) all[i] = run();
+  await Promise.all(all);
+}
+
 async function pLimitJobs(): Promise<void> {
   const limit = pLimit(10);
   const all: Promise<number>[] = new Array(JOBS);
@@ -189,6 +202,19 @@ async function minimalQueue(): Promise<void> {
   await consumer;
 }
 
+// No queue at all: two tasks that await once per item, one of them a fresh
+// promise of the item; the floor under any promise-based queue in this shape.
+const resolvedVoid: Promise<void> = Promise.resolve();
+async function queueFloor(): Promise<void> {
+  const consumer = (async () => {
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) sum += await Promise.resolve(i);
+    return sum;
+  })();
+  for (let i = 0; i < ITEMS; i++) await resolvedVoid;
+  await consumer;
+}
+
 const PYTHON_QUEUE = `
 import asyncio, time
 N = ${ITEMS}
@@ -269,13 +295,14 @@ export async function rows(): Promise<Row[]> {
     met: mutex / lock >= 2,
   });
 
-  const [sem, semUsing, limit, sema, floor] = await medians(
+  const [sem, semUsing, limit, sema, floor, floorUsing] = await medians(
     [
       oursSemaphore,
       oursSemaphoreUsing,
       pLimitJobs,
       asyncSemaJobs,
       unlimitedJobs,
+      unlimitedJobsUsing,
     ],
     11,
     3,
@@ -284,7 +311,7 @@ export async function rows(): Promise<Row[]> {
   out.push({
     name: `Semaphore(10), ${JOBS / 1000}k jobs (using), vs p-limit(10)`,
     ours: ms(semUsing),
-    anchor: pLimitAnchor,
+    anchor: `p-limit ${ms(limit)} (no limiter, with using: ${ms(floorUsing)})`,
     ratio: limit / semUsing,
     goal: ">= 1.5x throughput",
     met: limit / semUsing >= 1.5,
@@ -306,15 +333,15 @@ export async function rows(): Promise<Row[]> {
     met: sema / sem > 1,
   });
 
-  const [queue, runAhead, minimal] = await medians(
-    [oursQueue, oursQueueRunAhead, minimalQueue],
+  const [queue, runAhead, minimal, shape] = await medians(
+    [oursQueue, oursQueueRunAhead, minimalQueue, queueFloor],
     9,
     2,
   );
   out.push({
     name: `Queue, ${ITEMS / 1e6}M items, 1 producer -> 1 consumer`,
     ours: ms(queue),
-    anchor: `minimal hand-off ${ms(minimal)}`,
+    anchor: `minimal hand-off ${ms(minimal)} (no queue: ${ms(shape)})`,
     ratio: minimal / queue,
     goal: ">= 0.5x its speed",
     met: minimal / queue >= 0.5,
@@ -326,7 +353,9 @@ export async function rows(): Promise<Row[]> {
   out.push({
     name: `Queue, ${ITEMS / 1e6}M items, vs Python asyncio.Queue`,
     ours: ms(queue),
-    anchor: `Python ${pyVersion} asyncio.Queue ${ms(py)}`,
+    anchor: `Python ${pyVersion} asyncio.Queue ${ms(py)} (no queue: ${
+      (py / shape).toFixed(1)
+    }x)`,
     ratio: py / queue,
     goal: ">= 10x throughput",
     met: py / queue >= 10,

@@ -3,6 +3,7 @@
 
 /** What a guard releases. */
 export interface Releasable {
+  /** Gives back what the guard holds. */
   release(): void;
 }
 
@@ -10,14 +11,21 @@ export interface Releasable {
 export class ReleaseGuard implements Disposable {
   #owner: Releasable | undefined;
 
+  /**
+   * Makes a guard that owes one release to `owner`.
+   *
+   * @param owner What to release.
+   */
   constructor(owner: Releasable) {
     this.#owner = owner;
   }
 
+  /** Whether the guard was released. */
   get released(): boolean {
     return this.#owner === undefined;
   }
 
+  /** Releases the owner; throws if the guard was already released. */
   release(): void {
     const owner = this.#owner;
     if (owner === undefined) {
@@ -29,6 +37,7 @@ export class ReleaseGuard implements Disposable {
     owner.release();
   }
 
+  /** Releases the owner unless the guard was already released. */
   [Symbol.dispose](): void {
     if (this.#owner !== undefined) this.release();
   }

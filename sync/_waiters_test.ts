@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CancelledError } from "../async/cancel_scope.ts";
+import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
 import { park, rejection, Waiters } from "./_waiters.ts";
 
 Deno.test("Waiters shifts in FIFO order across growth and withdrawals", () => {
@@ -15,7 +15,7 @@ Deno.test("Waiters shifts in FIFO order across growth and withdrawals", () => {
   const payloads: number[] = [];
   while (waiters.size > 0) {
     payloads.push(waiters.peekPayload());
-    waiters.shift()!(0);
+    waiters.resolveNext(0);
   }
   const expected = Array.from({ length: 50 }, (_, i) => i).filter((i) =>
     i % 3 !== 0
@@ -37,8 +37,44 @@ Deno.test("Waiters reuses its slots when the newest waiter is withdrawn", () => 
 Deno.test("park() rejects a waiter resolved with a rejection", async () => {
   const waiters = new Waiters<number>();
   const waiting = park(waiters, undefined);
-  waiters.shift()!(rejection(new CancelledError("gone")));
+  (waiters.shift() as (value: PromiseLike<number>) => void)(
+    rejection(new CancelledError("gone")),
+  );
   await assert.rejects(waiting, /gone/);
+});
+
+Deno.test("Waiters.rejectAll() rejects bare and cancellable waiters in order", async () => {
+  const waiters = new Waiters<number>();
+  const order: string[] = [];
+  const bare = park(waiters, undefined).catch((e) => order.push(`bare ${e}`));
+  const controller = new AbortController();
+  const withSignal = park(waiters, { signal: controller.signal }).catch((e) =>
+    order.push(`signal ${e}`)
+  );
+  const scope = new CancelScope();
+  const inScope = scope.run(() =>
+    park(waiters, undefined).catch((e) => order.push(`scope ${e}`))
+  );
+  assert.equal(waiters.size, 3);
+  waiters.rejectAll("stop");
+  assert.equal(waiters.size, 0);
+  await Promise.all([bare, withSignal, inScope]);
+  assert.deepEqual(order, ["bare stop", "signal stop", "scope stop"]);
+  controller.abort(); // too late: the waiter already ended
+});
+
+Deno.test("park() in a cancel scope withdraws the waiter when the scope is cancelled", async () => {
+  const waiters = new Waiters<string>();
+  const scope = new CancelScope();
+  const first = scope.run(() => park(waiters, undefined));
+  const second = park(waiters, undefined);
+  assert.equal(waiters.size, 2);
+  scope.cancel();
+  assert.equal(waiters.size, 1); // withdrawn synchronously
+  assert.equal(await first, undefined); // the scope caught its cancellation
+  assert.ok(waiters.resolveNext("the next one gets it"));
+  assert.equal(await second, "the next one gets it");
+  assert.equal(waiters.resolveNext("nobody"), false);
 });
 
 Deno.test("park() withdraws a waiter whose signal aborts and calls onWithdraw", async () => {

@@ -1,5 +1,5 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
-import { cancelled, park, refuse, rejection, Waiters } from "./_waiters.ts";
+import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 
 /**
  * Raised by {@linkcode Barrier.wait} when the barrier is broken by
@@ -164,7 +164,7 @@ export class Barrier {
     if (cancelled(options)) return refuse(options);
     // The last party: release the round, in order of arrival.
     const index = this.#waiters.size;
-    for (let i = 0; i < index; i++) this.#waiters.shift()!(i);
+    for (let i = 0; i < index; i++) this.#waiters.resolveNext(i);
     return Promise.resolve(index);
   }
 
@@ -212,7 +212,7 @@ export class Barrier {
 
   #breakWaiters(message: string): void {
     if (this.#waiters.size > 0) {
-      this.#waiters.resolveAll(rejection(new BrokenBarrierError(message)));
+      this.#waiters.rejectAll(new BrokenBarrierError(message));
     }
   }
 }

@@ -286,9 +286,7 @@ export class Condition {
 
   #notify(n: number): void {
     for (let i = 0; i < n; i++) {
-      const next = this.#waiters.shift();
-      if (next === undefined) return;
-      next(true);
+      if (!this.#waiters.resolveNext(true)) return;
     }
   }
 }

@@ -96,9 +96,8 @@ export class Lock {
         "Cannot release the Lock: it is not locked, got an unlocked Lock",
       );
     }
-    const next = this.#waiters.shift();
-    if (next === undefined) this.#locked = false;
-    else next(new ReleaseGuard(this));
+    if (this.#waiters.size === 0) this.#locked = false;
+    else this.#waiters.resolveNext(new ReleaseGuard(this));
   }
 
   /**

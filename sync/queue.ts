@@ -1,5 +1,5 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
-import { cancelled, park, refuse, rejection, Waiters } from "./_waiters.ts";
+import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 
 /**
  * Raised by {@linkcode Queue.getNowait} when the queue is empty — asyncio's
@@ -236,6 +236,25 @@ function defaultCompare<T>(a: T, b: T): number {
 }
 
 const resolved: Promise<void> = Promise.resolve();
+
+/**
+ * The item handed to a blocked getter, as a thenable: the getter's promise
+ * adopts it one turn of the microtask queue later than it would adopt the
+ * bare item, so the putter runs on before the getter wakes (as in asyncio,
+ * where a woken getter is only scheduled). A producer that awaits each
+ * `put()` then stays one item ahead of its consumer, whose next `get()`
+ * finds the item there instead of blocking again for every item.
+ */
+class Handoff<T> implements PromiseLike<T> {
+  #item: T;
+  constructor(item: T) {
+    this.#item = item;
+  }
+  // deno-lint-ignore no-explicit-any
+  then(onFulfilled?: (item: T) => any): any {
+    onFulfilled?.(this.#item);
+  }
+}
 
 // Handed from a subclass constructor to Queue's (before `this` exists).
 let nextStore: Store<unknown> | undefined = undefined;
@@ -579,10 +598,10 @@ export class Queue<T> implements AsyncIterable<T> {
       if (this.#unfinished === 0) this.#joiners.resolveAll(undefined);
     }
     if (this.#getters.size > 0) {
-      this.#getters.resolveAll(rejection(new QueueShutDown()));
+      this.#getters.rejectAll(new QueueShutDown());
     }
     if (this.#putters.size > 0) {
-      this.#putters.resolveAll(rejection(new QueueShutDown()));
+      this.#putters.rejectAll(new QueueShutDown());
     }
   }
 
@@ -621,9 +640,8 @@ export class Queue<T> implements AsyncIterable<T> {
 
   #add(item: T): void {
     this.#unfinished++;
-    const getter = this.#getters.shift();
-    if (getter === undefined) this.#store.push(item);
-    else getter(item);
+    if (this.#getters.size === 0) this.#store.push(item);
+    else this.#getters.resolveNext(new Handoff(item));
   }
 
   #take(): T {
@@ -632,7 +650,7 @@ export class Queue<T> implements AsyncIterable<T> {
       // Room was made: the oldest waiting putter's item goes in.
       this.#store.push(this.#putters.peekPayload());
       this.#unfinished++;
-      this.#putters.shift()!(undefined);
+      this.#putters.resolveNext(undefined);
     }
     return item;
   }

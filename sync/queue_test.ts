@@ -88,6 +88,45 @@ Deno.test("Queue.get() handed an item before its cancellation keeps the item", a
   assert.ok(queue.empty());
 });
 
+Deno.test("Queue.get() in a scope handed an item keeps it when the scope is cancelled before it wakes", async () => {
+  const queue = new Queue<number>();
+  const scope = new CancelScope();
+  const got = scope.run(() => queue.get());
+  queue.putNowait(1); // handed over; the getter wakes a few ticks later
+  scope.cancel();
+  assert.equal(await got, 1);
+  assert.ok(queue.empty());
+});
+
+Deno.test("Queue item handed to a blocked getter is not taken by a later get()", async () => {
+  const queue = new Queue<string>();
+  const first = queue.get();
+  queue.putNowait("a");
+  const second = queue.get(); // before the first getter has woken
+  queue.putNowait("b");
+  assert.equal(await first, "a");
+  assert.equal(await second, "b");
+  assert.ok(queue.empty());
+});
+
+Deno.test("Queue producer awaiting put() stays ahead of a consumer that blocked once", async () => {
+  const queue = new Queue<number>();
+  let foundEmpty = 0;
+  const consumer = (async () => {
+    const got: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      if (queue.empty()) foundEmpty++;
+      got.push(await queue.get());
+    }
+    return got;
+  })();
+  for (let i = 0; i < 100; i++) await queue.put(i);
+  assert.deepEqual(await consumer, Array.from({ length: 100 }, (_, i) => i));
+  // Only the first get() blocks: after the hand-off, the woken consumer finds
+  // the next item already there.
+  assert.equal(foundEmpty, 1);
+});
+
 Deno.test("Queue.put() cancelled while waiting for room adds nothing", async () => {
   const queue = new Queue<number>({ maxsize: 1 });
   queue.putNowait(1);

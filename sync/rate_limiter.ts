@@ -222,7 +222,7 @@ export class RateLimiter {
     this.#timer = undefined;
     const now = this.#clock.now();
     while (this.#waiters.size > 0 && this.#take(now)) {
-      this.#waiters.shift()!(undefined);
+      this.#waiters.resolveNext(undefined);
     }
     if (this.#waiters.size > 0) this.#schedule();
   }

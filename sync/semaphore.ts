@@ -140,9 +140,8 @@ export class Semaphore {
    * ```
    */
   release(): void {
-    const next = this.#waiters.shift();
-    if (next === undefined) this.#value++;
-    else next(new ReleaseGuard(this));
+    if (this.#waiters.size === 0) this.#value++;
+    else this.#waiters.resolveNext(new ReleaseGuard(this));
   }
 }
 
