@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { countAllocations } from "../bench/_alloc.ts";
 import {
   CancelledError,
   CancelScope,
@@ -283,32 +284,7 @@ Deno.test("suspend: a value handed over before the cancellation is kept", async 
 });
 
 Deno.test("awaits in live scopes make no AbortController and no host timer beyond their own", async () => {
-  const RealController = globalThis.AbortController;
-  const realSetTimeout = globalThis.setTimeout;
-  let controllers = 0;
-  let hostTimers = 0;
-  globalThis.AbortController = class extends RealController {
-    constructor() {
-      super();
-      controllers++;
-    }
-  };
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    hostTimers++;
-    return realSetTimeout(...args);
-  }) as typeof setTimeout;
-  try {
-    await timeout(60_000, () =>
-      TaskGroup.run(async (tg) => {
-        tg.createTask(async () => {
-          for (let i = 0; i < 100; i++) await checkpoint();
-        });
-        for (let i = 0; i < 20; i++) await sleep(1);
-      }));
-  } finally {
-    globalThis.AbortController = RealController;
-    globalThis.setTimeout = realSetTimeout;
-  }
+  const { controllers, hostTimers } = await countAllocations(100, 20);
   assert.equal(controllers, 0);
   // The timeout's deadline and the 20 sleeps: one host timer each at most.
   assert.ok(hostTimers <= 21, `${hostTimers} host timers`);

@@ -2,7 +2,8 @@
 // Promise.all and Python's asyncio.TaskGroup, heap per sleeping task, and the
 // allocations of an await outside any cancelled scope.
 import { AsyncLocalStorage } from "node:async_hooks";
-import { checkpoint, sleep, TaskGroup, timeout } from "../async/mod.ts";
+import { sleep, TaskGroup } from "../async/mod.ts";
+import { countAllocations } from "./_alloc.ts";
 import { medianMs, ms, python, type Row } from "./_compare.ts";
 
 const N = 100_000;
@@ -77,36 +78,11 @@ async function heapPerSleepingTask(
   return perTask;
 }
 
-/** Counts AbortControllers and host timers made by 6,000 awaits in live scopes. */
+/** AbortControllers and extra host timers of 6,000 awaits in live scopes. */
 async function allocationsPerAwait(): Promise<[number, number]> {
-  const RealController = globalThis.AbortController;
-  const realSetTimeout = globalThis.setTimeout;
-  let controllers = 0;
-  let timers = 0;
-  globalThis.AbortController = class extends RealController {
-    constructor() {
-      super();
-      controllers++;
-    }
-  };
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    timers++;
-    return realSetTimeout(...args);
-  }) as typeof setTimeout;
-  try {
-    await timeout(60_000, () =>
-      TaskGroup.run(async (tg) => {
-        tg.createTask(async () => {
-          for (let i = 0; i < 5_000; i++) await checkpoint();
-        });
-        for (let i = 0; i < 1_000; i++) await sleep(1);
-      }));
-  } finally {
-    globalThis.AbortController = RealController;
-    globalThis.setTimeout = realSetTimeout;
-  }
+  const { controllers, hostTimers } = await countAllocations(5_000, 1_000);
   // One host timer is the timeout's own deadline; 1,000 are the sleeps'.
-  return [controllers, timers - 1 - 1_000];
+  return [controllers, hostTimers - 1 - 1_000];
 }
 
 export async function rows(): Promise<Row[]> {

@@ -113,7 +113,7 @@ function checkMs(what: string, ms: unknown): asserts ms is number {
 }
 
 /**
- * A virtual clock for tests — Trio's `MockClock`, @std/testing's `FakeTime`,
+ * A virtual clock for tests — Trio's `MockClock`, Deno std's `FakeTime`,
  * sinon's fake timers. While it is active it replaces `setTimeout`,
  * `setInterval`, `clearTimeout`, `clearInterval`, `Date` (constructor,
  * `Date()` and `Date.now()`), `performance.now()` and `AbortSignal.timeout`;
