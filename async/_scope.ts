@@ -163,6 +163,38 @@ const CANCEL_CALLED = 16;
 const CAUGHT = 32;
 const EXPIRED = 64;
 const ATTACHED = 128;
+const RELEASED = 256;
+
+// How many cancelled scopes are still live (not exited, or with scopes made
+// in them still running). While it is 0, no code can be in a cancelled scope
+// (but a stray promise chain of a scope that has ended), and the fast paths
+// of every await skip the context lookup.
+let liveCancelled = 0;
+
+/**
+ * Whether the ambient cancel scope is cancelled — the check an await of this
+ * library makes on its fast path (a free lock, a non-empty queue), so that a
+ * cancelled scope rejects it even there. Cheap while no scope anywhere is
+ * cancelled: it then skips looking the ambient scope up.
+ *
+ * @example Usage
+ * ```ts
+ * import { ambientCancelled, CancelScope } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ambientCancelled(), false);
+ * const scope = new CancelScope();
+ * await scope.run(() => {
+ *   scope.cancel();
+ *   assert.equal(ambientCancelled(), true);
+ * });
+ * ```
+ *
+ * @returns Whether awaits here must reject at once.
+ */
+export function ambientCancelled(): boolean {
+  return liveCancelled !== 0 && storage.getStore()?.cancelled === true;
+}
 
 // What few scopes need (a deadline, a signal in or out) lives apart.
 interface Extra {
@@ -212,6 +244,8 @@ export class CancelScope {
   #prev: CancelScope | undefined = undefined;
   #next: CancelScope | undefined = undefined;
   #extra: Extra | undefined = undefined;
+  // Scopes made in this one that have not ended yet; see `ambientCancelled`.
+  #liveChildren = 0;
   static #nextParent: CancelScope | undefined = undefined;
 
   /** @ignore */
@@ -233,20 +267,21 @@ export class CancelScope {
     let parent = CancelScope.#nextParent;
     if (parent === undefined) parent = storage.getStore();
     else CancelScope.#nextParent = undefined;
-    this.#parent = parent;
-    if (options === undefined) return;
-    const deadline = options.deadline ?? Infinity;
+    const deadline = options?.deadline ?? Infinity;
     if (typeof deadline !== "number" || Number.isNaN(deadline)) {
       throw new TypeError(
         `Cannot create a CancelScope: 'deadline' must be a number, got ${deadline}`,
       );
     }
-    const signal = options.signal;
+    const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError(
         `Cannot create a CancelScope: 'signal' must be an AbortSignal, got ${typeof signal}`,
       );
     }
+    this.#parent = parent;
+    if (parent !== undefined) parent.#liveChildren++;
+    if (options === undefined) return;
     if (options.shield === true) this.#flags |= SHIELD;
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -434,6 +469,22 @@ export class CancelScope {
       }
     }
     if (this.#firstChild === undefined) this.#detach();
+    if (this.#liveChildren === 0) this.#release();
+  }
+
+  // The scope has exited and every scope made in it has: nothing can run in
+  // it any more (but strays), so it stops counting for `ambientCancelled`.
+  #release(): void {
+    if ((this.#flags & RELEASED) !== 0) return;
+    this.#flags |= RELEASED;
+    if ((this.#flags & CANCELLED) !== 0) liveCancelled--;
+    const parent = this.#parent;
+    if (
+      parent !== undefined && --parent.#liveChildren === 0 &&
+      (parent.#flags & EXITED) !== 0
+    ) {
+      parent.#release();
+    }
   }
 
   /** @ignore */
@@ -519,6 +570,7 @@ export class CancelScope {
   #propagate(error: unknown): void {
     if ((this.#flags & CANCELLED) !== 0) return;
     this.#flags |= CANCELLED;
+    if ((this.#flags & RELEASED) === 0) liveCancelled++;
     this.#error = error;
     const extra = this.#extra;
     if (extra !== undefined) {

@@ -3,6 +3,7 @@
 import { clearImmediate, setImmediate } from "node:timers";
 import {
   addListener,
+  ambientCancelled,
   CancelledError,
   CancelScope,
   type CancelScopeOptions,
@@ -13,7 +14,13 @@ import {
   toCancelError,
 } from "./_scope.ts";
 
-export { CancelledError, CancelScope, type CancelScopeOptions, currentScope };
+export {
+  ambientCancelled,
+  CancelledError,
+  CancelScope,
+  type CancelScopeOptions,
+  currentScope,
+};
 
 /** Options shared by every await of this library. */
 export interface SignalOptions {

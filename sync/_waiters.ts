@@ -13,6 +13,7 @@
 //   cancel and abort listener, which knows its slot and leaves it when
 //   cancelled: no closure per wait.
 import {
+  ambientCancelled,
   currentScope,
   type SignalOptions,
   suspend,
@@ -248,7 +249,7 @@ export function cancelled(options: SignalOptions | undefined): boolean {
   ) {
     return true;
   }
-  return currentScope()?.cancelled === true;
+  return ambientCancelled();
 }
 
 const noop = () => {};

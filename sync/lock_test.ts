@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
+import { createTask, type Task } from "../async/task.ts";
 import { flush, type Op, prng, start } from "./_test_util.ts";
 import { type Guard, Lock } from "./lock.ts";
 
@@ -208,5 +209,22 @@ Deno.test("Lock waiters of a cancelled scope all withdraw and the lock ends free
   assert.equal(await waiting, undefined);
   guard.release();
   (await outsider).release();
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.acquire on a free lock rejects in a task that outlived the cancelled scope it was made in", async () => {
+  const lock = new Lock();
+  const scope = new CancelScope();
+  const gate = Promise.withResolvers<void>();
+  let task: Task<void> | undefined;
+  await scope.run(() => {
+    task = createTask(async () => {
+      await gate.promise; // not an aio await: the cancellation waits
+      using _ = await lock.acquire(); // the fast path: the lock is free
+    });
+    scope.cancel();
+  });
+  gate.resolve();
+  await assert.rejects(task!, CancelledError);
   assert.equal(lock.locked(), false);
 });
