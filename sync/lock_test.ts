@@ -215,16 +215,22 @@ Deno.test("Lock waiters of a cancelled scope all withdraw and the lock ends free
 Deno.test("Lock.acquire on a free lock rejects in a task that outlived the cancelled scope it was made in", async () => {
   const lock = new Lock();
   const scope = new CancelScope();
+  const started = Promise.withResolvers<void>();
   const gate = Promise.withResolvers<void>();
+  let reached = false;
   let task: Task<void> | undefined;
-  await scope.run(() => {
+  await scope.run(async () => {
     task = createTask(async () => {
+      started.resolve();
       await gate.promise; // not an aio await: the cancellation waits
+      reached = true;
       using _ = await lock.acquire(); // the fast path: the lock is free
     });
+    await started.promise;
     scope.cancel();
   });
   gate.resolve();
   await assert.rejects(task!, CancelledError);
+  assert.ok(reached);
   assert.equal(lock.locked(), false);
 });
