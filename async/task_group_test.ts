@@ -9,6 +9,24 @@ import {
   TaskGroup,
 } from "./mod.ts";
 
+/** What ended a {@linkcode sleeper}'s sleep. */
+interface Seen {
+  error?: unknown;
+}
+
+/** A task that sleeps a minute and records the error that ends the sleep. */
+function sleeper(seen: Seen, onStart?: () => void): () => Promise<void> {
+  return async () => {
+    try {
+      onStart?.();
+      await sleep(60_000);
+    } catch (e) {
+      seen.error = e;
+      throw e;
+    }
+  };
+}
+
 class Boom extends Error {
   constructor(message = "boom") {
     super(message);
@@ -90,36 +108,22 @@ Deno.test("TaskGroup collects every error that is not a cancellation, also those
 });
 
 Deno.test("TaskGroup: the body's own error cancels the children and joins the group", async () => {
-  let childCancelled = false;
+  const child: Seen = {};
   const error = await TaskGroup.run(async (tg) => {
-    tg.createTask(async () => {
-      try {
-        await sleep(60_000);
-      } catch (e) {
-        childCancelled = e instanceof CancelledError;
-        throw e;
-      }
-    });
+    tg.createTask(sleeper(child));
     await checkpoint();
     throw new Boom("body");
   }).then(() => undefined, (e) => e);
   assert.ok(error instanceof ExceptionGroup);
   assert.equal(error.errors.length, 1);
   assert.equal((error.errors[0] as Error).message, "body");
-  assert.ok(childCancelled);
+  assert.ok(child.error instanceof CancelledError);
 });
 
 Deno.test("TaskGroup: nested groups nest their ExceptionGroups and cancel outward", async () => {
-  let outerSiblingCancelled = false;
+  const sibling: Seen = {};
   const error = await TaskGroup.run((outer) => {
-    outer.createTask(async () => {
-      try {
-        await sleep(60_000);
-      } catch (e) {
-        outerSiblingCancelled = e instanceof CancelledError;
-        throw e;
-      }
-    });
+    outer.createTask(sleeper(sibling));
     outer.createTask(() =>
       TaskGroup.run((inner) => {
         inner.createTask(() => {
@@ -133,26 +137,18 @@ Deno.test("TaskGroup: nested groups nest their ExceptionGroups and cancel outwar
   const inner = error.errors[0];
   assert.ok(inner instanceof ExceptionGroup);
   assert.equal((inner.errors[0] as Error).message, "deep");
-  assert.ok(outerSiblingCancelled);
+  assert.ok(sibling.error instanceof CancelledError);
   const [deep] = error.split(Boom);
   assert.ok(deep instanceof ExceptionGroup);
 });
 
 Deno.test("TaskGroup cancelled from outside cancels its children and rethrows the cancellation", async () => {
-  let childCancelled = false;
+  const child: Seen = {};
   let started!: () => void;
   const ready = new Promise<void>((resolve) => started = resolve);
   const task = createTask(() =>
     TaskGroup.run(async (tg) => {
-      tg.createTask(async () => {
-        try {
-          started();
-          await sleep(60_000);
-        } catch (e) {
-          childCancelled = e instanceof CancelledError;
-          throw e;
-        }
-      });
+      tg.createTask(sleeper(child, started));
       await sleep(60_000);
     })
   );
@@ -161,7 +157,7 @@ Deno.test("TaskGroup cancelled from outside cancels its children and rethrows th
   const error = await task.then(() => undefined, (e) => e);
   assert.ok(error instanceof CancelledError, `got ${error}`);
   assert.ok(!(error instanceof ExceptionGroup));
-  assert.ok(childCancelled);
+  assert.ok(child.error instanceof CancelledError);
   assert.ok(task.cancelled());
 });
 
@@ -211,23 +207,16 @@ Deno.test("TaskGroup waits for every child before throwing, even one that ignore
 });
 
 Deno.test("tg.cancel() ends the group early without an error", async () => {
-  let childCancelled = false;
+  const child: Seen = {};
   const result = await TaskGroup.run(async (tg) => {
-    tg.createTask(async () => {
-      try {
-        await sleep(60_000);
-      } catch (e) {
-        childCancelled = e instanceof CancelledError;
-        throw e;
-      }
-    });
+    tg.createTask(sleeper(child));
     await checkpoint();
     tg.cancel();
     await sleep(60_000);
     return "unreachable";
   });
   assert.equal(result, undefined);
-  assert.ok(childCancelled);
+  assert.ok(child.error instanceof CancelledError);
 });
 
 Deno.test("tg.cancel() from a child keeps the body's result if the body had returned", async () => {

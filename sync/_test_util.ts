@@ -72,3 +72,57 @@ export function start<T>(
   };
   return op;
 }
+
+/** What {@linkcode churnGuards} leaves behind. */
+export interface Churn<G> {
+  /** Guards still held (none of them released). */
+  held: G[];
+  /** How many acquisitions succeeded. */
+  acquired: number;
+  /** How many acquisitions were started. */
+  started: number;
+}
+
+/**
+ * The property run of Lock and Semaphore: 500 random steps of acquiring
+ * (cancellable by signal or scope), cancelling a pending acquirer, releasing
+ * a held guard and letting microtasks run; `check(held)` after every step.
+ * Then cancels every acquirer left and waits for all of them to settle.
+ */
+export async function churnGuards<G extends { release(): void }>(
+  random: () => number,
+  acquire: (signal: AbortSignal | undefined) => Promise<G>,
+  check: (held: number) => void,
+): Promise<Churn<G>> {
+  const ops: Op<G>[] = [];
+  const held: G[] = [];
+  let acquired = 0;
+  for (let step = 0; step < 500; step++) {
+    const r = random();
+    if (r < 0.35) {
+      const op = start(random, acquire);
+      op.result.then((result) => {
+        if (result.ok) {
+          held.push(result.value);
+          acquired++;
+        }
+      });
+      ops.push(op);
+    } else if (r < 0.6) {
+      const pending = ops.filter((op) => !op.settled);
+      if (pending.length > 0) {
+        pending[Math.floor(random() * pending.length)].cancel();
+      }
+    } else if (r < 0.8) {
+      if (held.length > 0) {
+        held.splice(Math.floor(random() * held.length), 1)[0].release();
+      }
+    } else {
+      await flush(Math.floor(random() * 4));
+    }
+    check(held.length);
+  }
+  for (const op of ops) op.cancel();
+  await Promise.all(ops.map((op) => op.result));
+  return { held, acquired, started: ops.length };
+}

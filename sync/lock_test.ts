@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
 import { createTask, type Task } from "../async/task.ts";
-import { flush, type Op, prng, start } from "./_test_util.ts";
-import { type Guard, Lock } from "./lock.ts";
+import { churnGuards, flush, prng } from "./_test_util.ts";
+import { Lock } from "./lock.ts";
 
 Deno.test("Lock.acquire() takes a free lock and the guard releases it", async () => {
   const lock = new Lock();
@@ -160,40 +160,16 @@ Deno.test("Lock.acquire() with an aborted signal rejects with its reason", async
 // random points; the lock is never held twice and ends free.
 for (const seed of [11, 12, 13, 14, 15, 16]) {
   Deno.test(`Lock never leaks under random cancellation (seed ${seed})`, async () => {
-    const random = prng(seed);
     const lock = new Lock();
-    const ops: Op<Guard>[] = [];
-    const held: Guard[] = [];
-    let acquired = 0;
-    for (let step = 0; step < 500; step++) {
-      const r = random();
-      if (r < 0.35) {
-        const op = start(random, (signal) => lock.acquire({ signal }));
-        op.result.then((result) => {
-          if (result.ok) {
-            held.push(result.value);
-            acquired++;
-          }
-        });
-        ops.push(op);
-      } else if (r < 0.6) {
-        const pending = ops.filter((op) => !op.settled);
-        if (pending.length > 0) {
-          pending[Math.floor(random() * pending.length)].cancel();
-        }
-      } else if (r < 0.8) {
-        held.shift()?.release();
-      } else {
-        await flush(Math.floor(random() * 4));
-      }
-      assert.ok(held.length <= 1, "the lock is held twice");
-    }
-    for (const op of ops) op.cancel();
-    await Promise.all(ops.map((op) => op.result));
+    const { held, acquired, started } = await churnGuards(
+      prng(seed),
+      (signal) => lock.acquire({ signal }),
+      (held) => assert.ok(held <= 1, "the lock is held twice"),
+    );
     assert.ok(held.length <= 1);
     held.shift()?.release();
     assert.equal(lock.locked(), false);
-    assert.ok(acquired > 0 && acquired < ops.length);
+    assert.ok(acquired > 0 && acquired < started);
   });
 }
 

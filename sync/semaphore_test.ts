@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
-import { flush, type Op, prng, start } from "./_test_util.ts";
-import type { Guard } from "./lock.ts";
+import { churnGuards, flush, prng } from "./_test_util.ts";
 import { BoundedSemaphore, Semaphore } from "./semaphore.ts";
 
 Deno.test("Semaphore.acquire() takes a permit and the guard gives it back", async () => {
@@ -141,39 +140,14 @@ for (const seed of [21, 22, 23, 24, 25, 26]) {
     const semaphore = seed % 2 === 0
       ? new Semaphore(permits)
       : new BoundedSemaphore(permits);
-    const ops: Op<Guard>[] = [];
-    const held: Guard[] = [];
-    let acquired = 0;
-    for (let step = 0; step < 500; step++) {
-      const r = random();
-      if (r < 0.35) {
-        const op = start(random, (signal) => semaphore.acquire({ signal }));
-        op.result.then((result) => {
-          if (result.ok) {
-            held.push(result.value);
-            acquired++;
-          }
-        });
-        ops.push(op);
-      } else if (r < 0.6) {
-        const pending = ops.filter((op) => !op.settled);
-        if (pending.length > 0) {
-          pending[Math.floor(random() * pending.length)].cancel();
-        }
-      } else if (r < 0.8) {
-        if (held.length > 0) {
-          held.splice(Math.floor(random() * held.length), 1)[0].release();
-        }
-      } else {
-        await flush(Math.floor(random() * 4));
-      }
-      assert.ok(held.length + semaphore.value <= permits);
-    }
-    for (const op of ops) op.cancel();
-    await Promise.all(ops.map((op) => op.result));
+    const { held, acquired, started } = await churnGuards(
+      random,
+      (signal) => semaphore.acquire({ signal }),
+      (held) => assert.ok(held + semaphore.value <= permits),
+    );
     for (const guard of held) guard.release();
     assert.equal(semaphore.value, permits);
     assert.equal(semaphore.locked(), false);
-    assert.ok(acquired > 0 && acquired < ops.length);
+    assert.ok(acquired > 0 && acquired < started);
   });
 }
