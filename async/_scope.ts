@@ -43,6 +43,12 @@ export type CancelListener =
 
 /** @ignore Runs `fn(arg)` with this scope as the ambient one (no checks). */
 export const enterScope: unique symbol = Symbol("aio.enterScope");
+/**
+ * @ignore Runs `fn(arg)` in the scope and awaits its result there too, so
+ * that a thenable it returns (a task, say) is waited for with this scope's
+ * cancellation — or shield — in force.
+ */
+export const awaitInScope: unique symbol = Symbol("aio.awaitInScope");
 /** @ignore Ends the scope's life: clears its timer, detaches it from its parent. */
 export const exitScope: unique symbol = Symbol("aio.exitScope");
 /** @ignore Makes a scope nested in a given parent instead of the ambient one. */
@@ -435,9 +441,7 @@ export class CancelScope {
       );
     }
     try {
-      // Awaited inside the scope: a thenable `fn` returns (a task, say) is
-      // then waited for with this scope's cancellation in force.
-      return await this[enterScope](async (scope) => await fn(scope), this);
+      return await this[awaitInScope](fn, this);
     } catch (error) {
       if (error instanceof CancelledError && this.ownsCancellation()) {
         this.#flags |= CAUGHT;
@@ -453,6 +457,11 @@ export class CancelScope {
   [enterScope]<A, R>(fn: (arg: A) => R, arg: A): R {
     this.#flags |= ENTERED;
     return storage.run(this, fn, arg);
+  }
+
+  /** @ignore */
+  [awaitInScope]<A, R>(fn: (arg: A) => R | PromiseLike<R>, arg: A): Promise<R> {
+    return this[enterScope](async (a: A) => await fn(a), arg);
   }
 
   /** @ignore */

@@ -4,11 +4,11 @@ import { clearImmediate, setImmediate } from "node:timers";
 import {
   addListener,
   ambientCancelled,
+  awaitInScope,
   CancelledError,
   CancelScope,
   type CancelScopeOptions,
   currentScope,
-  enterScope,
   exitScope,
   removeListener,
   toCancelError,
@@ -360,7 +360,7 @@ export async function shield<T>(
   }
   const scope = new CancelScope({ shield: true });
   try {
-    return await scope[enterScope](fn, scope);
+    return await scope[awaitInScope](fn, scope);
   } finally {
     scope[exitScope]();
   }

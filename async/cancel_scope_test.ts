@@ -321,3 +321,18 @@ Deno.test("a wait left running in a scope that has exited still hears outer canc
   });
   await assert.rejects(stray!, CancelledError);
 });
+
+Deno.test("shield of a function that returns a task waits for the task even in a cancelled scope", async () => {
+  const scope = new CancelScope();
+  let value: number | undefined;
+  await scope.run(async () => {
+    const task = createTask(async () => {
+      await shield(() => sleep(5));
+      return 7;
+    });
+    await checkpoint();
+    scope.cancel();
+    value = await shield(() => task);
+  });
+  assert.equal(value, 7);
+});

@@ -360,7 +360,7 @@ export async function waitFor<T>(
   if (!(fn instanceof Task)) return await timeout(ms, fn);
   const task = fn;
   try {
-    return await timeout(ms, async () => await task);
+    return await timeout(ms, () => task);
   } catch (error) {
     if (error instanceof TimeoutError) {
       task.cancel();

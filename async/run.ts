@@ -1,4 +1,4 @@
-import { CancelScope, enterScope, exitScope } from "./_scope.ts";
+import { awaitInScope, CancelScope, exitScope } from "./_scope.ts";
 
 /** Options for {@linkcode run}. */
 export interface RunOptions {
@@ -59,7 +59,7 @@ export async function run<T>(
     return [name, listener] as const;
   });
   try {
-    return await scope[enterScope](
+    return await scope[awaitInScope](
       main,
       (main.length > 0 ? scope.signal : undefined) as AbortSignal,
     );

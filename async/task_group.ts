@@ -1,7 +1,7 @@
 import {
+  awaitInScope,
   CancelledError,
   CancelScope,
-  enterScope,
   exitScope,
   isCancellation,
 } from "./_scope.ts";
@@ -280,7 +280,7 @@ export class TaskGroup {
     let bodyFailed = false;
     let bodyError: unknown;
     try {
-      result = await scope[enterScope](body, this);
+      result = await scope[awaitInScope](body, this);
     } catch (error) {
       bodyFailed = true;
       bodyError = error;
