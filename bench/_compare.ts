@@ -12,8 +12,8 @@ export interface Row {
   ratio: number;
   /** The goal, in words, e.g. "<= 2.5x". */
   goal: string;
-  /** Whether the goal is met. */
-  met: boolean;
+  /** Whether the goal is met; `undefined` for a row that only gives context. */
+  met: boolean | undefined;
 }
 
 /**

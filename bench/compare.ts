@@ -29,12 +29,13 @@ const table = all.map((row) => ({
   anchor: row.anchor,
   ratio: row.ratio.toFixed(2) + "x",
   goal: row.goal,
-  met: row.met ? "yes" : "NO",
+  met: row.met === undefined ? "-" : row.met ? "yes" : "NO",
 }));
 console.table(table);
-const missed = all.filter((row) => !row.met);
+const goals = all.filter((row) => row.met !== undefined);
+const missed = goals.filter((row) => !row.met);
 console.log(
-  `${all.length - missed.length} of ${all.length} goals met` +
+  `${goals.length - missed.length} of ${goals.length} goals met` +
     (missed.length > 0
       ? `; missed: ${missed.map((r) => r.name).join(", ")}`
       : ""),

@@ -126,3 +126,32 @@ export async function churnGuards<G extends { release(): void }>(
   await Promise.all(ops.map((op) => op.result));
   return { held, acquired, started: ops.length };
 }
+
+/** What `Lock.run` and `Semaphore.run` look like to the tests. */
+export type Run = (
+  fn: () => Promise<void>,
+  options: { signal?: AbortSignal },
+) => Promise<void>;
+
+/**
+ * Takes a lock or permit through `run(fn)` instead of `acquire()`: resolves,
+ * once `fn` is called, with a guard whose `release()` settles `fn`'s promise
+ * (fulfilled or, at random, rejected); `run` then gives back what it held.
+ * Rejects as `run` does when the wait is cancelled.
+ */
+export function holdViaRun(
+  random: () => number,
+  run: Run,
+  signal: AbortSignal | undefined,
+): Promise<{ release(): void }> {
+  const fails = random() < 0.5;
+  return new Promise((resolve, reject) => {
+    run(
+      () =>
+        new Promise<void>((done, fail) =>
+          resolve({ release: fails ? () => fail(new Error("job")) : done })
+        ),
+      { signal },
+    ).catch(reject); // after `fn` was called this is the job's error: ignored
+  });
+}

@@ -86,13 +86,12 @@ export class Waiters<T, P = undefined> {
   };
 
   /**
-   * Makes an empty line.
+   * Makes an empty line. Its payload slots are made with the first payload
+   * that is not `undefined`, so a line without payloads costs nothing more.
    *
-   * @param withPayloads Whether waiters carry a payload.
    * @param onWithdraw Called after a cancelled waiter was withdrawn.
    */
-  constructor(withPayloads = false, onWithdraw?: () => void) {
-    if (withPayloads) this.#payloads = new Array(8).fill(undefined);
+  constructor(onWithdraw?: () => void) {
     this.#onWithdraw = onWithdraw;
   }
 
@@ -128,6 +127,10 @@ export class Waiters<T, P = undefined> {
     const slot = index & this.#mask;
     this.#entries[slot] = entry;
     if (this.#payloads !== undefined) this.#payloads[slot] = payload;
+    else if (payload !== undefined) {
+      this.#payloads = new Array(this.#mask + 1).fill(undefined);
+      this.#payloads[slot] = payload;
+    }
     this.#live++;
     return index;
   }
@@ -145,8 +148,8 @@ export class Waiters<T, P = undefined> {
   }
 
   /** The payload of the oldest waiter; only when `size > 0`. */
-  peekPayload(): P {
-    return this.#payloads![this.#head & this.#mask] as P;
+  peekPayload(): P | undefined {
+    return this.#payloads?.[this.#head & this.#mask];
   }
 
   /** Removes the oldest waiter and returns it. */

@@ -3,7 +3,7 @@ import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
 import { park, rejection, Waiters } from "./_waiters.ts";
 
 Deno.test("Waiters shifts in FIFO order across growth and withdrawals", () => {
-  const waiters = new Waiters<number, number>(true);
+  const waiters = new Waiters<number, number>();
   const seen: number[] = [];
   const indices: number[] = [];
   for (let i = 0; i < 50; i++) {
@@ -14,7 +14,7 @@ Deno.test("Waiters shifts in FIFO order across growth and withdrawals", () => {
   assert.equal(waiters.size, 50 - 17);
   const payloads: number[] = [];
   while (waiters.size > 0) {
-    payloads.push(waiters.peekPayload());
+    payloads.push(waiters.peekPayload()!);
     waiters.resolveNext(0);
   }
   const expected = Array.from({ length: 50 }, (_, i) => i).filter((i) =>
@@ -23,6 +23,25 @@ Deno.test("Waiters shifts in FIFO order across growth and withdrawals", () => {
   assert.deepEqual(seen, expected);
   assert.deepEqual(payloads, expected);
   assert.equal(waiters.shift(), undefined);
+});
+
+Deno.test("Waiters makes its payload slots with the first payload, keeping the order", () => {
+  const waiters = new Waiters<number, string>();
+  for (let i = 0; i < 5; i++) waiters.push(() => {}); // no payloads yet
+  waiters.push(() => {}, "a");
+  for (let i = 0; i < 20; i++) {
+    waiters.push(() => {}, i % 2 ? `p${i}` : undefined);
+  }
+  const payloads: (string | undefined)[] = [];
+  while (waiters.size > 0) {
+    payloads.push(waiters.peekPayload());
+    waiters.shift();
+  }
+  assert.deepEqual(payloads, [
+    ...Array(5).fill(undefined),
+    "a",
+    ...Array.from({ length: 20 }, (_, i) => i % 2 ? `p${i}` : undefined),
+  ]);
 });
 
 Deno.test("Waiters reuses its slots when the newest waiter is withdrawn", () => {
@@ -79,7 +98,7 @@ Deno.test("park() in a cancel scope withdraws the waiter when the scope is cance
 
 Deno.test("park() withdraws a waiter whose signal aborts and calls onWithdraw", async () => {
   let withdrawn = 0;
-  const waiters = new Waiters<number>(false, () => withdrawn++);
+  const waiters = new Waiters<number>(() => withdrawn++);
   const controller = new AbortController();
   const waiting = park(waiters, { signal: controller.signal });
   assert.equal(waiters.size, 1);

@@ -1,5 +1,11 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
-import { ReleaseGuard } from "./_guard.ts";
+import {
+  Holder,
+  inLine,
+  type Job,
+  notAFunction,
+  ReleaseGuard,
+} from "./_guard.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 
 /**
@@ -41,7 +47,10 @@ export interface Guard extends Disposable {
  */
 export class Lock {
   #locked = false;
-  #waiters = new Waiters<Guard>();
+  // A waiter of acquire() is resolved with a guard; one of run() with its
+  // job, kept as the waiter's payload.
+  #waiters = new Waiters<Guard | Job, Job>();
+  #holder: Holder | undefined = undefined;
 
   /**
    * Waits until the lock is free and takes it. Rejects if the ambient cancel
@@ -69,7 +78,55 @@ export class Lock {
       this.#locked = true;
       return Promise.resolve(new ReleaseGuard(this));
     }
-    return park(this.#waiters, options);
+    return park(this.#waiters, options) as Promise<Guard>;
+  }
+
+  /**
+   * Runs `fn` holding the lock, like async-mutex's `runExclusive`: waits for
+   * the lock as {@linkcode Lock.acquire} does, calls `fn` in the caller's
+   * context, and releases the lock once `fn`'s result settles, whether it
+   * fulfils or rejects. A wait that is cancelled rejects without calling
+   * `fn` and leaves the lock alone.
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * let balance = 100;
+   * async function withdraw(amount: number): Promise<boolean> {
+   *   if (balance < amount) return false;
+   *   await Promise.resolve(); // without the lock, both would pass the check
+   *   balance -= amount;
+   *   return true;
+   * }
+   * const done = await Promise.all([
+   *   lock.run(() => withdraw(80)),
+   *   lock.run(() => withdraw(80)),
+   * ]);
+   * assert.deepEqual(done, [true, false]);
+   * assert.equal(balance, 20);
+   * assert.equal(lock.locked(), false);
+   * ```
+   *
+   * @typeParam T What `fn` returns or resolves to.
+   * @param fn The critical section; it takes no arguments.
+   * @param options Cancellation of the wait for the lock.
+   * @returns `fn`'s result.
+   */
+  run<T>(fn: () => T | PromiseLike<T>, options?: SignalOptions): Promise<T> {
+    if (typeof fn !== "function") return notAFunction("Lock", fn);
+    const holder = this.#holder ??= new Holder(this);
+    if (!this.#locked && this.#waiters.size === 0) {
+      if (cancelled(options)) return refuse(options);
+      this.#locked = true;
+      return holder.call(fn);
+    }
+    // The waiter is resolved with its job. The callback runs in the context
+    // `then` was called in: the caller's.
+    const waiting = park(this.#waiters, options, inLine(fn)) as Promise<Job>;
+    return waiting.then(holder.start) as Promise<T>;
   }
 
   /**
@@ -97,7 +154,9 @@ export class Lock {
       );
     }
     if (this.#waiters.size === 0) this.#locked = false;
-    else this.#waiters.resolveNext(new ReleaseGuard(this));
+    else {this.#waiters.resolveNext(
+        this.#waiters.peekPayload() ?? new ReleaseGuard(this),
+      );}
   }
 
   /**

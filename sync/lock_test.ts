@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
 import { createTask, type Task } from "../async/task.ts";
-import { churnGuards, flush, prng } from "./_test_util.ts";
+import { churnGuards, flush, holdViaRun, prng } from "./_test_util.ts";
 import { Lock } from "./lock.ts";
 
 Deno.test("Lock.acquire() takes a free lock and the guard releases it", async () => {
@@ -156,18 +156,84 @@ Deno.test("Lock.acquire() with an aborted signal rejects with its reason", async
   assert.equal(lock.locked(), false);
 });
 
+Deno.test("Lock.run() runs one job at a time and returns its result", async () => {
+  const lock = new Lock();
+  let inside = 0;
+  const log: number[] = [];
+  const results = await Promise.all([1, 2, 3].map((id) =>
+    lock.run(async () => {
+      assert.equal(++inside, 1, "two jobs hold the lock");
+      await flush(3);
+      log.push(id);
+      inside--;
+      return id * 10;
+    })
+  ));
+  assert.deepEqual(results, [10, 20, 30]);
+  assert.deepEqual(log, [1, 2, 3]);
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.run() releases the lock when the job rejects or throws", async () => {
+  const lock = new Lock();
+  await assert.rejects(lock.run(() => Promise.reject(new Error("a"))), /a/);
+  assert.equal(lock.locked(), false);
+  await assert.rejects(
+    lock.run(() => {
+      throw new Error("b");
+    }),
+    /b/,
+  );
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.run() cancelled while waiting leaves the lock to the next in line", async () => {
+  const lock = new Lock();
+  const guard = await lock.acquire();
+  const controller = new AbortController();
+  let called = false;
+  const cancelled = lock.run(() => called = true, {
+    signal: controller.signal,
+  });
+  const next = lock.run(() => "next");
+  controller.abort(); // in the tick of the release
+  guard.release();
+  await assert.rejects(cancelled, CancelledError);
+  assert.equal(await next, "next");
+  assert.equal(called, false);
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.run() rejects a job that is not a function and leaves the lock free", async () => {
+  const lock = new Lock();
+  await assert.rejects(
+    // @ts-expect-error: checked at run time too
+    lock.run(undefined),
+    (e) =>
+      e instanceof TypeError && /Lock.*'fn'.*got undefined/.test(e.message),
+  );
+  assert.equal(lock.locked(), false);
+});
+
 // Property: many acquirers cancelled at random points, holders releasing at
 // random points; the lock is never held twice and ends free.
 for (const seed of [11, 12, 13, 14, 15, 16]) {
   Deno.test(`Lock never leaks under random cancellation (seed ${seed})`, async () => {
     const lock = new Lock();
+    const random = prng(seed);
     const { held, acquired, started } = await churnGuards(
-      prng(seed),
-      (signal) => lock.acquire({ signal }),
+      random,
+      // Half the takers go through run(), which releases a few microtasks
+      // after its job settles.
+      (signal) =>
+        random() < 0.5
+          ? lock.acquire({ signal })
+          : holdViaRun(random, (fn, o) => lock.run(fn, o), signal),
       (held) => assert.ok(held <= 1, "the lock is held twice"),
     );
     assert.ok(held.length <= 1);
     held.shift()?.release();
+    await flush();
     assert.equal(lock.locked(), false);
     assert.ok(acquired > 0 && acquired < started);
   });

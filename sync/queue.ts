@@ -286,7 +286,7 @@ export class Queue<T> implements AsyncIterable<T> {
   #store: Store<T>;
   #maxsize: number;
   #getters = new Waiters<T>();
-  #putters = new Waiters<undefined, T>(true);
+  #putters = new Waiters<undefined, T>();
   #joiners = new Waiters<undefined>();
   #unfinished = 0;
   #shutdown = false;
@@ -648,7 +648,7 @@ export class Queue<T> implements AsyncIterable<T> {
     const item = this.#store.take();
     if (this.#putters.size > 0) {
       // Room was made: the oldest waiting putter's item goes in.
-      this.#store.push(this.#putters.peekPayload());
+      this.#store.push(this.#putters.peekPayload() as T);
       this.#unfinished++;
       this.#putters.resolveNext(undefined);
     }

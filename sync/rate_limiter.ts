@@ -65,7 +65,7 @@ export class RateLimiter {
   #limit: number;
   #interval: number;
   #burst: number;
-  #waiters: Waiters<void> = new Waiters<void>(false, () => {
+  #waiters: Waiters<void> = new Waiters<void>(() => {
     if (this.#waiters.size === 0) this.#stopTimer();
   });
   #timer: unknown = undefined;

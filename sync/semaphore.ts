@@ -1,5 +1,11 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
-import { ReleaseGuard } from "./_guard.ts";
+import {
+  Holder,
+  inLine,
+  type Job,
+  notAFunction,
+  ReleaseGuard,
+} from "./_guard.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 import type { Guard } from "./lock.ts";
 
@@ -43,7 +49,10 @@ function checkCount(what: string, value: unknown): number {
  */
 export class Semaphore {
   #value: number;
-  #waiters = new Waiters<Guard>();
+  // A waiter of acquire() is resolved with a guard; one of run() with its
+  // job, kept as the waiter's payload.
+  #waiters = new Waiters<Guard | Job, Job>();
+  #holder: Holder | undefined = undefined;
 
   /**
    * Makes a semaphore with `value` permits.
@@ -122,7 +131,59 @@ export class Semaphore {
       this.#value--;
       return Promise.resolve(new ReleaseGuard(this));
     }
-    return park(this.#waiters, options);
+    return park(this.#waiters, options) as Promise<Guard>;
+  }
+
+  /**
+   * Runs `fn` holding a permit, like p-limit's `limit(fn)`: waits for a
+   * permit as {@linkcode Semaphore.acquire} does, calls `fn` in the caller's
+   * context, and gives the permit back once `fn`'s result settles, whether
+   * it fulfils or rejects. A wait that is cancelled rejects without calling
+   * `fn` and takes nothing. Cheaper than an `acquire()` in an async
+   * function: a job waiting its turn is one promise, not a suspended frame.
+   *
+   * @example Run 100 jobs, at most 10 at a time
+   * ```ts
+   * import { Semaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new Semaphore(10);
+   * let running = 0;
+   * let most = 0;
+   * async function job(i: number): Promise<number> {
+   *   most = Math.max(most, ++running);
+   *   await Promise.resolve();
+   *   running--;
+   *   return i * 2;
+   * }
+   * const jobs = Array.from({ length: 100 }, (_, i) => i);
+   * const results = await Promise.all(
+   *   jobs.map((i) => semaphore.run(() => job(i))),
+   * );
+   * assert.equal(most, 10);
+   * assert.equal(results[99], 198);
+   * assert.equal(semaphore.value, 10);
+   * ```
+   *
+   * @typeParam T What `fn` returns or resolves to.
+   * @param fn The job; it takes no arguments.
+   * @param options Cancellation of the wait for a permit.
+   * @returns `fn`'s result.
+   */
+  run<T>(fn: () => T | PromiseLike<T>, options?: SignalOptions): Promise<T> {
+    if (typeof fn !== "function") {
+      return notAFunction(this.constructor.name, fn);
+    }
+    const holder = this.#holder ??= new Holder(this);
+    if (this.#value > 0 && this.#waiters.size === 0) {
+      if (cancelled(options)) return refuse(options);
+      this.#value--;
+      return holder.call(fn);
+    }
+    // The waiter is resolved with its job. The callback runs in the context
+    // `then` was called in: the caller's.
+    const waiting = park(this.#waiters, options, inLine(fn)) as Promise<Job>;
+    return waiting.then(holder.start) as Promise<T>;
   }
 
   /**
@@ -141,7 +202,9 @@ export class Semaphore {
    */
   release(): void {
     if (this.#waiters.size === 0) this.#value++;
-    else this.#waiters.resolveNext(new ReleaseGuard(this));
+    else {this.#waiters.resolveNext(
+        this.#waiters.peekPayload() ?? new ReleaseGuard(this),
+      );}
   }
 }
 
