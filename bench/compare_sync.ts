@@ -212,6 +212,54 @@ async function minimalQueue(): Promise<void> {
   await consumer;
 }
 
+/**
+ * Our queue's design with nothing but the hand-off: a ring buffer and one
+ * getter woken a turn later, as ours is; no cancellation, shutdown, maxsize
+ * or task counting. What a queue in this shape costs before any check.
+ */
+class BareQueue<T> {
+  #items: (T | undefined)[] = new Array(16).fill(undefined);
+  #mask = 15;
+  #head = 0;
+  #size = 0;
+  #waiter: ((item: PromiseLike<T>) => void) | undefined = undefined;
+
+  put(item: T): Promise<void> {
+    const waiter = this.#waiter;
+    if (waiter !== undefined) {
+      this.#waiter = undefined;
+      waiter({ then: (resolve) => resolve?.(item) } as PromiseLike<T>);
+    } else {
+      if (this.#size > this.#mask) throw new Error("BareQueue is full");
+      this.#items[(this.#head + this.#size++) & this.#mask] = item;
+    }
+    return resolvedVoid;
+  }
+
+  get(): Promise<T> {
+    if (this.#size === 0) {
+      return new Promise<T>((resolve) => this.#waiter = resolve);
+    }
+    const head = this.#head;
+    const item = this.#items[head] as T;
+    this.#items[head] = undefined;
+    this.#head = (head + 1) & this.#mask;
+    this.#size--;
+    return Promise.resolve(item);
+  }
+}
+
+async function bareQueue(): Promise<void> {
+  const queue = new BareQueue<number>();
+  const consumer = (async () => {
+    let sum = 0;
+    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
+    return sum;
+  })();
+  for (let i = 0; i < ITEMS; i++) await queue.put(i);
+  await consumer;
+}
+
 // No queue at all: two tasks that await once per item, one of them a fresh
 // promise of the item; the floor under any promise-based queue in this shape.
 const resolvedVoid: Promise<void> = Promise.resolve();
@@ -352,8 +400,8 @@ export async function rows(): Promise<Row[]> {
     met: undefined,
   });
 
-  const [queue, runAhead, minimal, shape] = await medians(
-    [oursQueue, oursQueueRunAhead, minimalQueue, queueFloor],
+  const [queue, runAhead, minimal, bare, shape] = await medians(
+    [oursQueue, oursQueueRunAhead, minimalQueue, bareQueue, queueFloor],
     9,
     2,
   );
@@ -370,7 +418,7 @@ export async function rows(): Promise<Row[]> {
     "import sys; print('%d.%d' % sys.version_info[:2])",
   );
   out.push({
-    name: `Queue, ${ITEMS / 1e6}M items, vs Python asyncio.Queue`,
+    name: `Queue, ${ITEMS / 1e6}M items, await put + await get, vs Python`,
     ours: ms(queue),
     anchor: `Python ${pyVersion} asyncio.Queue ${ms(py)} (no queue: ${
       (py / shape).toFixed(1)
@@ -378,6 +426,14 @@ export async function rows(): Promise<Row[]> {
     ratio: py / queue,
     goal: ">= 10x throughput",
     met: py / queue >= 10,
+  });
+  out.push({
+    name: `(context) a bare ring-buffer queue, no checks, the same code`,
+    ours: ms(bare),
+    anchor: `Python ${pyVersion} asyncio.Queue ${ms(py)}`,
+    ratio: py / bare,
+    goal: "(a queue with no checks: near the ceiling)",
+    met: undefined,
   });
   out.push({
     name: `Queue, ${

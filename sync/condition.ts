@@ -87,6 +87,38 @@ export class Condition {
   }
 
   /**
+   * Runs `fn` holding the underlying lock (see {@linkcode Lock.run}): the
+   * form of `async with condition:`.
+   *
+   * @example Wait for a state inside the lock
+   * ```ts
+   * import { Condition } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const condition = new Condition();
+   * const items: number[] = [];
+   * const consumer = condition.run(async () => {
+   *   await condition.waitFor(() => items.length > 0);
+   *   return items.shift();
+   * });
+   * await condition.run(() => {
+   *   items.push(42);
+   *   condition.notify();
+   * });
+   * assert.equal(await consumer, 42);
+   * assert.equal(condition.locked(), false);
+   * ```
+   *
+   * @typeParam T What `fn` returns or resolves to.
+   * @param fn The code to run; it takes no arguments.
+   * @param options Cancellation of the wait for the lock.
+   * @returns `fn`'s result.
+   */
+  run<T>(fn: () => T | PromiseLike<T>, options?: SignalOptions): Promise<T> {
+    return this.#lock.run(fn, options);
+  }
+
+  /**
    * Releases the underlying lock (see {@linkcode Lock.release}).
    *
    * @example Usage

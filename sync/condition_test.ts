@@ -115,6 +115,25 @@ Deno.test("Conditions sharing a Lock notify separately", async () => {
   await waiters[0];
 });
 
+Deno.test("Condition.run() holds the shared lock around wait(), which gives it up meanwhile", async () => {
+  const lock = new Lock();
+  const condition = new Condition(lock);
+  let ready = false;
+  const consumer = condition.run(async () => {
+    await condition.waitFor(() => ready);
+    assert.ok(lock.locked());
+    return "consumed";
+  });
+  await flush();
+  assert.equal(lock.locked(), false); // given up by the waiting consumer
+  await lock.run(() => {
+    ready = true;
+    condition.notify();
+  });
+  assert.equal(await consumer, "consumed");
+  assert.equal(lock.locked(), false);
+});
+
 Deno.test("Condition.wait() cancelled before a notify lets the notify wake the next waiter", async () => {
   const condition = new Condition();
   const woken: number[] = [];

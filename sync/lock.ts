@@ -153,10 +153,10 @@ export class Lock {
         "Cannot release the Lock: it is not locked, got an unlocked Lock",
       );
     }
-    if (this.#waiters.size === 0) this.#locked = false;
-    else {this.#waiters.resolveNext(
-        this.#waiters.peekPayload() ?? new ReleaseGuard(this),
-      );}
+    const waiters = this.#waiters;
+    if (waiters.size === 0) this.#locked = false;
+    // A waiter of run() gets its job back, one of acquire() a guard.
+    else waiters.resolveNext(waiters.peekPayload() ?? new ReleaseGuard(this));
   }
 
   /**

@@ -201,10 +201,10 @@ export class Semaphore {
    * ```
    */
   release(): void {
-    if (this.#waiters.size === 0) this.#value++;
-    else {this.#waiters.resolveNext(
-        this.#waiters.peekPayload() ?? new ReleaseGuard(this),
-      );}
+    const waiters = this.#waiters;
+    if (waiters.size === 0) this.#value++;
+    // A waiter of run() gets its job back, one of acquire() a guard.
+    else waiters.resolveNext(waiters.peekPayload() ?? new ReleaseGuard(this));
   }
 }
 
