@@ -3,6 +3,7 @@ import {
   shield,
   type SignalOptions,
 } from "../async/cancel_scope.ts";
+import { notAFunction } from "./_guard.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 import { type Guard, Lock } from "./lock.ts";
 
@@ -115,6 +116,7 @@ export class Condition {
    * @returns `fn`'s result.
    */
   run<T>(fn: () => T | PromiseLike<T>, options?: SignalOptions): Promise<T> {
+    if (typeof fn !== "function") return notAFunction("Condition", fn);
     return this.#lock.run(fn, options);
   }
 

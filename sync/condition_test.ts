@@ -134,6 +134,17 @@ Deno.test("Condition.run() holds the shared lock around wait(), which gives it u
   assert.equal(lock.locked(), false);
 });
 
+Deno.test("Condition.run() rejects a job that is not a function, naming the Condition", async () => {
+  const condition = new Condition();
+  await assert.rejects(
+    // @ts-expect-error: checked at run time too
+    condition.run(42),
+    (e) =>
+      e instanceof TypeError && /the Condition.*got number/.test(e.message),
+  );
+  assert.equal(condition.locked(), false);
+});
+
 Deno.test("Condition.wait() cancelled before a notify lets the notify wake the next waiter", async () => {
   const condition = new Condition();
   const woken: number[] = [];

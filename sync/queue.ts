@@ -1,5 +1,5 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
-import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
+import { cancelled, park, refuse, rejection, Waiters } from "./_waiters.ts";
 
 /**
  * Raised by {@linkcode Queue.getNowait} when the queue is empty — asyncio's
@@ -90,8 +90,11 @@ export interface QueueOptions {
 export interface PriorityQueueOptions<T> extends QueueOptions {
   /**
    * Orders the items: negative when `a` comes out before `b`. By default
-   * `a < b` comes first (Python's heapq order). Items that compare equal
-   * come out in the order they were put.
+   * `a < b` comes first, and arrays compare element by element like
+   * Python's tuples, so asyncio's `put((priority, item))` becomes
+   * `put([priority, item])`. Items that compare equal come out in the order
+   * they were put. If it throws, the operation fails and the queue is left
+   * as it was.
    */
   compare?: (a: T, b: T) => number;
 }
@@ -190,16 +193,26 @@ class HeapStore<T> implements Store<T> {
     return order < 0 || (!(order > 0) && a.seq < b.seq);
   }
 
+  // Both find an entry's place by comparing only, then move entries without
+  // comparing: a `compare` that throws leaves the heap as it was.
+
   push(item: T): void {
     const heap = this.#heap;
-    const entry = { item, seq: this.#seq++ };
+    const entry = { item, seq: this.#seq };
     let i = heap.length;
-    heap.push(entry);
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (!this.#before(entry, heap[parent])) break;
-      heap[i] = heap[parent];
       i = parent;
+    }
+    this.#seq++;
+    // Each ancestor between the new leaf and `i` moves down one level.
+    let hole = heap.length;
+    heap.push(entry);
+    while (hole > i) {
+      const parent = (hole - 1) >> 1;
+      heap[hole] = heap[parent];
+      hole = parent;
     }
     heap[i] = entry;
   }
@@ -207,22 +220,31 @@ class HeapStore<T> implements Store<T> {
   take(): T {
     const heap = this.#heap;
     const top = heap[0];
-    const last = heap.pop()!;
-    const n = heap.length;
-    if (n > 0) {
-      let i = 0;
-      while (true) {
-        let child = 2 * i + 1;
-        if (child >= n) break;
-        if (child + 1 < n && this.#before(heap[child + 1], heap[child])) {
-          child++;
-        }
-        if (!this.#before(heap[child], last)) break;
-        heap[i] = heap[child];
-        i = child;
+    const n = heap.length - 1; // entries left after this take
+    const last = heap[n];
+    let i = 0; // where `last` settles among the first n entries
+    while (true) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && this.#before(heap[child + 1], heap[child])) {
+        child++;
       }
-      heap[i] = last;
+      if (!this.#before(heap[child], last)) break;
+      i = child;
     }
+    heap.pop();
+    if (n === 0) return top.item;
+    // Each entry on the path from the root to `i` moves up one level. In
+    // 1-based numbering the path is the prefixes of the binary digits of
+    // i + 1, read from the left.
+    const target = i + 1;
+    let hole = 0;
+    for (let shift = 30 - Math.clz32(target); shift >= 0; shift--) {
+      const next = (target >> shift) - 1;
+      heap[hole] = heap[next];
+      hole = next;
+    }
+    heap[hole] = last;
     return top.item;
   }
 
@@ -232,27 +254,50 @@ class HeapStore<T> implements Store<T> {
 }
 
 function defaultCompare<T>(a: T, b: T): number {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const order = defaultCompare(a[i], b[i]);
+      if (order !== 0) return order;
+    }
+    return a.length - b.length;
+  }
   return a < b ? -1 : b < a ? 1 : 0;
+}
+
+/** Whether `item` is a thenable, which a promise would adopt. */
+function isThenable(item: unknown): boolean {
+  return ((typeof item === "object" && item !== null) ||
+    typeof item === "function") &&
+    typeof (item as { then?: unknown }).then === "function";
 }
 
 const resolved: Promise<void> = Promise.resolve();
 
 /**
- * The item handed to a blocked getter, as a thenable: the getter's promise
- * adopts it one turn of the microtask queue later than it would adopt the
- * bare item, so the putter runs on before the getter wakes (as in asyncio,
- * where a woken getter is only scheduled). A producer that awaits each
- * `put()` then stays one item ahead of its consumer, whose next `get()`
- * finds the item there instead of blocking again for every item.
+ * What a woken getter's promise is resolved with: a thenable, so that the
+ * getter takes its item one turn of the microtask queue later (as in
+ * asyncio, where a woken getter is only scheduled), and takes the item that
+ * comes first by then — the smallest in a PriorityQueue, the newest in a
+ * LifoQueue. A producer that awaits each `put()` then stays one item ahead
+ * of its consumer, whose next `get()` finds the item there instead of
+ * blocking again for every item. One per queue.
  */
-class Handoff<T> implements PromiseLike<T> {
-  #item: T;
-  constructor(item: T) {
-    this.#item = item;
+class Claim<T> implements PromiseLike<T> {
+  #take: () => T;
+  constructor(take: () => T) {
+    this.#take = take;
   }
   // deno-lint-ignore no-explicit-any
-  then(onFulfilled?: (item: T) => any): any {
-    onFulfilled?.(this.#item);
+  then(ok?: ((item: T) => any) | null, fail?: ((e: any) => any) | null): any {
+    let item: T;
+    try {
+      item = this.#take();
+    } catch (error) {
+      fail?.(error);
+      return;
+    }
+    ok?.(item);
   }
 }
 
@@ -263,8 +308,10 @@ let nextStore: Store<unknown> | undefined = undefined;
  * A first-in, first-out queue for tasks — asyncio's `asyncio.Queue`, with
  * Python 3.13's `shutdown()`. With a `maxsize`, `put()` waits for room
  * (back-pressure). Getters and putters are served in the order they came, an
- * item is handed straight to the oldest waiting getter, and a cancelled
- * `get()` or `put()` takes or adds nothing.
+ * item put while getters wait is promised to the oldest of them, and a
+ * cancelled `get()` or `put()` takes or adds nothing. Items cannot be
+ * thenables (a promise, a task): `get()` returns a promise, which would
+ * adopt them; wrap one in an object to queue it.
  *
  * @example A producer and a consumer
  * ```ts
@@ -290,6 +337,11 @@ export class Queue<T> implements AsyncIterable<T> {
   #joiners = new Waiters<undefined>();
   #unfinished = 0;
   #shutdown = false;
+  // Items in the store promised to woken getters that have not taken them
+  // yet: no one else gets them, and they count neither in qsize() nor
+  // against maxsize.
+  #promised = 0;
+  #claim = new Claim<T>(() => this.#takePromised());
 
   /**
    * Makes an empty queue.
@@ -350,7 +402,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * @returns The number of items.
    */
   qsize(): number {
-    return this.#store.size;
+    return this.#store.size - this.#promised;
   }
 
   /**
@@ -367,7 +419,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * @returns `true` when `qsize()` is 0.
    */
   empty(): boolean {
-    return this.#store.size === 0;
+    return this.#store.size === this.#promised;
   }
 
   /**
@@ -386,7 +438,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * @returns `true` when there is no room.
    */
   full(): boolean {
-    return this.#store.size >= this.#maxsize;
+    return this.#store.size - this.#promised >= this.#maxsize;
   }
 
   /**
@@ -413,13 +465,18 @@ export class Queue<T> implements AsyncIterable<T> {
    * @returns A promise that resolves once the item is in the queue.
    */
   put(item: T, options?: SignalOptions): Promise<void> {
+    if (isThenable(item)) return Promise.reject(this.#thenableError());
     if (this.#shutdown) {
       if (cancelled(options)) return refuse(options);
       return Promise.reject(new QueueShutDown());
     }
-    if (this.#store.size < this.#maxsize) {
+    if (this.#store.size - this.#promised < this.#maxsize) {
       if (cancelled(options)) return refuse(options);
-      this.#add(item);
+      try {
+        this.#add(item);
+      } catch (error) {
+        return Promise.reject(error); // from a PriorityQueue's compare
+      }
       return resolved;
     }
     return park(this.#putters, options, item);
@@ -443,8 +500,11 @@ export class Queue<T> implements AsyncIterable<T> {
    * @throws {QueueShutDown} If the queue was shut down.
    */
   putNowait(item: T): void {
+    if (isThenable(item)) throw this.#thenableError();
     if (this.#shutdown) throw new QueueShutDown();
-    if (this.#store.size >= this.#maxsize) throw new QueueFull();
+    if (this.#store.size - this.#promised >= this.#maxsize) {
+      throw new QueueFull();
+    }
     this.#add(item);
   }
 
@@ -470,9 +530,13 @@ export class Queue<T> implements AsyncIterable<T> {
    * @returns The item.
    */
   get(options?: SignalOptions): Promise<T> {
-    if (this.#store.size > 0) {
+    if (this.#store.size > this.#promised) {
       if (cancelled(options)) return refuse(options);
-      return Promise.resolve(this.#take());
+      try {
+        return Promise.resolve(this.#take());
+      } catch (error) {
+        return Promise.reject(error); // from a PriorityQueue's compare
+      }
     }
     if (this.#shutdown) {
       if (cancelled(options)) return refuse(options);
@@ -498,7 +562,7 @@ export class Queue<T> implements AsyncIterable<T> {
    * @throws {QueueShutDown} If the queue is empty and was shut down.
    */
   getNowait(): T {
-    if (this.#store.size === 0) {
+    if (this.#store.size === this.#promised) {
       throw this.#shutdown ? new QueueShutDown() : new QueueEmpty();
     }
     return this.#take();
@@ -592,8 +656,11 @@ export class Queue<T> implements AsyncIterable<T> {
   shutdown(immediate = false): void {
     this.#shutdown = true;
     if (immediate) {
+      // Items promised to woken getters go too: they get QueueShutDown, as
+      // asyncio's woken getters find the queue empty.
       const dropped = this.#store.size;
       this.#store.clear();
+      this.#promised = 0;
       this.#unfinished = Math.max(0, this.#unfinished - dropped);
       if (this.#unfinished === 0) this.#joiners.resolveAll(undefined);
     }
@@ -639,20 +706,53 @@ export class Queue<T> implements AsyncIterable<T> {
   }
 
   #add(item: T): void {
+    this.#store.push(item); // first: if a compare throws, nothing changed
     this.#unfinished++;
-    if (this.#getters.size === 0) this.#store.push(item);
-    else this.#getters.resolveNext(new Handoff(item));
+    if (this.#getters.size > 0) this.#promiseNext();
+  }
+
+  /** Promises an item of the store to the oldest waiting getter. */
+  #promiseNext(): void {
+    this.#promised++;
+    this.#getters.resolveNext(this.#claim);
   }
 
   #take(): T {
-    const item = this.#store.take();
-    if (this.#putters.size > 0) {
-      // Room was made: the oldest waiting putter's item goes in.
-      this.#store.push(this.#putters.peekPayload() as T);
+    const item = this.#store.take(); // if a compare throws, nothing changed
+    // Room was made: the oldest waiting putter's item goes in, or the next
+    // one's if a compare refuses it.
+    while (this.#putters.size > 0) {
+      const admitted = this.#putters.peekPayload() as T;
+      try {
+        this.#store.push(admitted);
+      } catch (error) {
+        this.#putters.resolveNext(rejection(error));
+        continue;
+      }
       this.#unfinished++;
       this.#putters.resolveNext(undefined);
+      break;
     }
     return item;
+  }
+
+  /** What a woken getter's {@linkcode Claim} takes. */
+  #takePromised(): T {
+    if (this.#promised === 0) throw new QueueShutDown(); // dropped by shutdown(true)
+    this.#promised--;
+    try {
+      return this.#store.take();
+    } catch (error) {
+      // A compare threw: the item stays, promised to the next getter.
+      if (this.#getters.size > 0) this.#promiseNext();
+      throw error;
+    }
+  }
+
+  #thenableError(): TypeError {
+    return new TypeError(
+      `Cannot put the item into the ${this.constructor.name}: it is a thenable, which get() would adopt; wrap it, e.g. { value }`,
+    );
   }
 }
 

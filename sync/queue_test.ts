@@ -393,6 +393,155 @@ Deno.test("LifoQueue gives the newest item first", () => {
   ]);
 });
 
+Deno.test("PriorityQueue and LifoQueue give a woken getter the item that comes first when it runs", async () => {
+  // asyncio: the woken getter is only scheduled; it takes the queue's best
+  // item when it runs.
+  const priority = new PriorityQueue<number>();
+  const first = priority.get();
+  priority.putNowait(5);
+  priority.putNowait(1);
+  assert.equal(await first, 1);
+  assert.equal(priority.getNowait(), 5);
+  const lifo = new LifoQueue<string>();
+  const newest = lifo.get();
+  lifo.putNowait("a");
+  lifo.putNowait("b");
+  assert.equal(await newest, "b");
+  assert.equal(lifo.getNowait(), "a");
+});
+
+Deno.test("Queue counts an item promised to a woken getter neither in qsize() nor against maxsize", async () => {
+  const queue = new Queue<string>({ maxsize: 1 });
+  const waiting = queue.get();
+  queue.putNowait("a"); // promised to the waiting getter
+  assert.equal(queue.qsize(), 0);
+  assert.ok(queue.empty() && !queue.full());
+  assert.throws(() => queue.getNowait(), QueueEmpty); // not for anyone else
+  queue.putNowait("b"); // room: the promised item does not count
+  assert.ok(queue.full());
+  assert.equal(await waiting, "a");
+  assert.equal(queue.getNowait(), "b");
+});
+
+Deno.test("Queue refuses a thenable item, which get() would adopt", async () => {
+  const queue = new Queue<unknown>();
+  const thenables = [
+    Promise.resolve(1),
+    {
+      then(resolve: (v: number) => void) {
+        resolve(42);
+      },
+    },
+    Object.assign(() => {}, { then() {} }),
+  ];
+  for (const item of thenables) {
+    assert.throws(
+      () => queue.putNowait(item),
+      (e) =>
+        e instanceof TypeError && /Queue.*thenable.*wrap it/.test(e.message),
+    );
+    await assert.rejects(queue.put(item), TypeError);
+  }
+  assert.equal(queue.qsize(), 0);
+  await queue.put({ value: Promise.resolve(1) }); // wrapped: fine
+  await queue.put({ then: 1 }); // not callable: not a thenable
+  assert.equal(queue.qsize(), 2);
+});
+
+Deno.test("PriorityQueue orders arrays element by element, like Python's tuples", () => {
+  const queue = new PriorityQueue<(number | string)[]>();
+  for (
+    const item of [[10, "ten"], [9, "nine"], [2, "two"], [2, "a"], [2]]
+  ) queue.putNowait(item);
+  const out: unknown[] = [];
+  while (!queue.empty()) out.push(queue.getNowait());
+  assert.deepEqual(out, [[2], [2, "a"], [2, "two"], [9, "nine"], [10, "ten"]]);
+});
+
+Deno.test("PriorityQueue left as it was when its comparator throws", async () => {
+  let failAt = -1;
+  let calls = 0;
+  const compare = (a: number, b: number) => {
+    if (++calls === failAt) throw new Error("compare");
+    return a - b;
+  };
+  // Fail at every possible comparison of a put and of a take in turn; the
+  // queue must still give out exactly what it holds, in order.
+  for (let fail = 1; fail <= 6; fail++) {
+    const queue = new PriorityQueue<number>({ compare });
+    for (const n of [10, 20, 30, 40, 50, 60, 70]) queue.putNowait(n);
+    calls = 0;
+    failAt = fail;
+    const put = queue.put(1); // a promise either way, never a throw
+    const putFailed = await put.then(() => false, () => true);
+    calls = 0;
+    failAt = fail;
+    const got = queue.get();
+    const gotFailed = await got.then(() => false, () => true);
+    failAt = -1;
+    const held = [10, 20, 30, 40, 50, 60, 70];
+    if (!putFailed) held.unshift(1);
+    if (!gotFailed) held.shift();
+    const out: number[] = [];
+    while (!queue.empty()) out.push(queue.getNowait());
+    assert.deepEqual(out, held, `failing compare #${fail}`);
+    for (let i = 0; i < held.length + (gotFailed ? 0 : 1); i++) {
+      queue.taskDone();
+    }
+    assert.throws(() => queue.taskDone(), /more times/); // counted right
+  }
+});
+
+Deno.test("PriorityQueue comparator throwing for a woken getter rejects it and keeps the item", async () => {
+  let fail = false;
+  const queue = new PriorityQueue<number>({
+    compare: (a, b) => {
+      if (fail) throw new Error("compare");
+      return a - b;
+    },
+  });
+  const waiting = queue.get();
+  for (const n of [3, 2, 4]) queue.putNowait(n);
+  fail = true; // the woken getter's take compares too
+  await assert.rejects(waiting, /compare/);
+  fail = false;
+  assert.equal(queue.qsize(), 3);
+  assert.deepEqual([2, 3, 4].map(() => queue.getNowait()), [2, 3, 4]);
+});
+
+Deno.test("Queue.shutdown(true) drops an item promised to a woken getter, which gets QueueShutDown", async () => {
+  const queue = new Queue<string>();
+  const waiting = queue.get();
+  queue.putNowait("a");
+  queue.shutdown(true);
+  await assert.rejects(waiting, QueueShutDown);
+  assert.equal(queue.qsize(), 0);
+  await queue.join(); // the dropped item counts as done
+});
+
+// The heap against a sorted reference: random puts and takes, equal
+// priorities included.
+for (const seed of [31, 32, 33]) {
+  Deno.test(`PriorityQueue matches a sorted reference (seed ${seed})`, () => {
+    const random = prng(seed);
+    const queue = new PriorityQueue<[number, number]>({
+      compare: (a, b) => a[0] - b[0],
+    });
+    const reference: [number, number][] = [];
+    for (let step = 0; step < 3000; step++) {
+      if (random() < 0.55 || reference.length === 0) {
+        const item: [number, number] = [Math.floor(random() * 20), step];
+        queue.putNowait(item);
+        reference.push(item); // stable sort: equal keys stay in put order
+        reference.sort((a, b) => a[0] - b[0]);
+      } else {
+        assert.deepEqual(queue.getNowait(), reference.shift());
+      }
+    }
+    assert.equal(queue.qsize(), reference.length);
+  });
+}
+
 Deno.test("Queue rejects a bad maxsize", async (t) => {
   for (const maxsize of [-1, 1.5, NaN, -Infinity]) {
     await t.step(`RangeError for ${maxsize}`, () => {
