@@ -133,6 +133,13 @@ export function toCancelError(reason: unknown): unknown {
   return reason;
 }
 
+/** Whether `value` is a thenable: what a promise would adopt, not hold. */
+export function isThenable<T>(value: unknown): value is PromiseLike<T> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as PromiseLike<T>).then === "function";
+}
+
 /**
  * Whether `error` is a cancellation rather than a failure: a
  * {@linkcode CancelledError}, or the very reason a cancelled scope rejects

@@ -4,6 +4,7 @@ import {
   enterScope,
   exitScope,
   isCancellation,
+  isThenable,
 } from "./_scope.ts";
 import { suspend } from "./cancel_scope.ts";
 
@@ -112,12 +113,6 @@ const enum State {
 
 let taskCount = 0;
 const noop = () => {};
-
-function isThenable<T>(value: unknown): value is PromiseLike<T> {
-  return value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as PromiseLike<T>).then === "function";
-}
 
 /**
  * A function running concurrently, as a unit that can be awaited and

@@ -1,3 +1,4 @@
+import { isThenable } from "../async/_scope.ts";
 import type { SignalOptions } from "../async/cancel_scope.ts";
 import { cancelled, park, refuse, rejection, Waiters } from "./_waiters.ts";
 
@@ -263,13 +264,6 @@ function defaultCompare<T>(a: T, b: T): number {
     return a.length - b.length;
   }
   return a < b ? -1 : b < a ? 1 : 0;
-}
-
-/** Whether `item` is a thenable, which a promise would adopt. */
-function isThenable(item: unknown): boolean {
-  return ((typeof item === "object" && item !== null) ||
-    typeof item === "function") &&
-    typeof (item as { then?: unknown }).then === "function";
 }
 
 const resolved: Promise<void> = Promise.resolve();

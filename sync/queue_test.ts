@@ -492,6 +492,26 @@ Deno.test("PriorityQueue left as it was when its comparator throws", async () =>
   }
 });
 
+Deno.test("PriorityQueue comparator refusing a waiting putter's item rejects that put and admits the next", async () => {
+  const queue = new PriorityQueue<number>({
+    maxsize: 2,
+    compare: (a, b) => {
+      if (a === 13 || b === 13) throw new Error("unlucky");
+      return a - b;
+    },
+  });
+  queue.putNowait(1);
+  queue.putNowait(2);
+  const refused = queue.put(13); // waits for room, then its push throws
+  const admitted = queue.put(3);
+  assert.equal(await queue.get(), 1);
+  await assert.rejects(refused, /unlucky/);
+  await admitted;
+  assert.deepEqual([queue.getNowait(), queue.getNowait()], [2, 3]);
+  for (let i = 0; i < 3; i++) queue.taskDone();
+  await queue.join(); // the refused item was never counted
+});
+
 Deno.test("PriorityQueue comparator throwing for a woken getter rejects it and keeps the item", async () => {
   let fail = false;
   const queue = new PriorityQueue<number>({
