@@ -149,6 +149,10 @@ async function asyncSemaJobs(): Promise<void> {
 }
 
 // --- Queue: 1,000,000 items, one producer, one consumer ----------------------
+//
+// Each contender has its own copy of the producer/consumer loop, on purpose:
+// a shared loop's `get()` and `put()` call sites would see several classes
+// and slow every contender down.
 
 // Python's `await q.put(i)` on an unbounded queue never yields, so its
 // producer runs ahead of its consumer; `putNowait` gives ours that schedule.
