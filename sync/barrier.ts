@@ -1,4 +1,5 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
+import { checkCount } from "./_check.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 
 /**
@@ -60,16 +61,7 @@ export class Barrier {
    * @throws {RangeError} If `parties` is not an integer ≥ 1.
    */
   constructor(parties: number) {
-    if (typeof parties !== "number") {
-      throw new TypeError(
-        `Cannot create the Barrier: 'parties' must be a number, got ${typeof parties}`,
-      );
-    }
-    if (!Number.isInteger(parties) || parties < 1) {
-      throw new RangeError(
-        `Cannot create the Barrier: 'parties' must be an integer >= 1, got ${parties}`,
-      );
-    }
+    checkCount("create the Barrier", "parties", parties, 1);
     this.#parties = parties;
   }
 

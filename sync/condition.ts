@@ -3,23 +3,10 @@ import {
   shield,
   type SignalOptions,
 } from "../async/cancel_scope.ts";
+import { checkCount } from "./_check.ts";
 import { notAFunction } from "./_guard.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 import { type Guard, Lock } from "./lock.ts";
-
-function checkN(n: unknown): number {
-  if (typeof n !== "number") {
-    throw new TypeError(
-      `Cannot notify the Condition: 'n' must be a number, got ${typeof n}`,
-    );
-  }
-  if (!(Number.isInteger(n) && n >= 0) && n !== Infinity) {
-    throw new RangeError(
-      `Cannot notify the Condition: 'n' must be an integer >= 0, got ${n}`,
-    );
-  }
-  return n;
-}
 
 /**
  * A condition variable for tasks — asyncio's `asyncio.Condition`: tasks
@@ -280,7 +267,7 @@ export class Condition {
    * @throws {RangeError} If `n` is not an integer ≥ 0.
    */
   notify(n = 1): void {
-    checkN(n);
+    if (n !== Infinity) checkCount("notify the Condition", "n", n, 0);
     if (!this.#lock.locked()) {
       throw new Error(
         "Cannot notify the Condition: its lock is not held, got an unlocked Lock",

@@ -1,4 +1,5 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
+import { checkCount } from "./_check.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 
 /** The time source of a {@linkcode RateLimiter}, replaceable in tests. */
@@ -88,18 +89,8 @@ export class RateLimiter {
     }
     const { limit, interval } = options;
     const burst = options.burst ?? limit;
-    for (const [name, value] of [["limit", limit], ["burst", burst]] as const) {
-      if (typeof value !== "number") {
-        throw new TypeError(
-          `Cannot create the RateLimiter: '${name}' must be a number, got ${typeof value}`,
-        );
-      }
-      if (!Number.isInteger(value) || value < 1) {
-        throw new RangeError(
-          `Cannot create the RateLimiter: '${name}' must be an integer >= 1, got ${value}`,
-        );
-      }
-    }
+    checkCount("create the RateLimiter", "limit", limit, 1);
+    checkCount("create the RateLimiter", "burst", burst, 1);
     if (typeof interval !== "number") {
       throw new TypeError(
         `Cannot create the RateLimiter: 'interval' must be a number, got ${typeof interval}`,

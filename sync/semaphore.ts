@@ -1,4 +1,5 @@
 import type { SignalOptions } from "../async/cancel_scope.ts";
+import { checkCount } from "./_check.ts";
 import {
   Holder,
   inLine,
@@ -8,20 +9,6 @@ import {
 } from "./_guard.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 import type { Guard } from "./lock.ts";
-
-function checkCount(what: string, value: unknown): number {
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot create the ${what}: 'value' must be a number, got ${typeof value}`,
-    );
-  }
-  if (!Number.isInteger(value) || value < 0) {
-    throw new RangeError(
-      `Cannot create the ${what}: 'value' must be an integer >= 0, got ${value}`,
-    );
-  }
-  return value;
-}
 
 /**
  * A counter of permits for tasks — asyncio's `asyncio.Semaphore`: at most
@@ -61,7 +48,12 @@ export class Semaphore {
    * @throws {RangeError} If `value` is not an integer ≥ 0.
    */
   constructor(value = 1) {
-    this.#value = checkCount(new.target.name, value);
+    this.#value = checkCount(
+      `create the ${new.target.name}`,
+      "value",
+      value,
+      0,
+    );
   }
 
   /**
