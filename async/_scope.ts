@@ -133,6 +133,25 @@ export function toCancelError(reason: unknown): unknown {
   return reason;
 }
 
+// What a waiter is resolved with to make its promise reject: keeping a
+// thenable costs a microtask on that rare path, keeping every waiter's
+// reject function would cost memory on every wait.
+class Rejection implements PromiseLike<never> {
+  #error: unknown;
+  constructor(error: unknown) {
+    this.#error = error;
+  }
+  // deno-lint-ignore no-explicit-any
+  then(_onfulfilled?: unknown, onrejected?: (error: unknown) => any): any {
+    onrejected?.(this.#error);
+  }
+}
+
+/** What to resolve a waiter with so that its promise rejects with `error`. */
+export function rejection(error: unknown): PromiseLike<never> {
+  return new Rejection(error);
+}
+
 /** Whether `value` is a thenable: what a promise would adopt, not hold. */
 export function isThenable<T>(value: unknown): value is PromiseLike<T> {
   return value !== null &&

@@ -10,6 +10,7 @@ import {
   type CancelScopeOptions,
   currentScope,
   exitScope,
+  rejection,
   removeListener,
   toCancelError,
 } from "./_scope.ts";
@@ -163,7 +164,7 @@ export abstract class Waiter<T> implements EventListenerObject {
     const resolve = this.#resolve;
     if (resolve === undefined) return false;
     this.#end();
-    resolve(new Rejection(error));
+    resolve(rejection(error));
     return true;
   }
 
@@ -182,7 +183,7 @@ export abstract class Waiter<T> implements EventListenerObject {
     if (resolve === undefined) return;
     this.#end();
     this.withdraw(error);
-    resolve(new Rejection(error));
+    resolve(rejection(error));
   }
 
   /** @ignore The signal's abort listener. */
@@ -205,20 +206,6 @@ export abstract class Waiter<T> implements EventListenerObject {
     } else {
       source[removeListener](this);
     }
-  }
-}
-
-// What a waiter is resolved with to make its promise reject: keeping a
-// thenable costs a microtask on that rare path, keeping every waiter's
-// reject function would cost memory on every wait.
-class Rejection implements PromiseLike<never> {
-  #error: unknown;
-  constructor(error: unknown) {
-    this.#error = error;
-  }
-  // deno-lint-ignore no-explicit-any
-  then(_onfulfilled?: unknown, onrejected?: (error: unknown) => any): any {
-    onrejected?.(this.#error);
   }
 }
 

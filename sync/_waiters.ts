@@ -12,6 +12,7 @@
 // - otherwise it is one `LineWaiter` object (the core's `Waiter`), its own
 //   cancel and abort listener, which knows its slot and leaves it when
 //   cancelled: no closure per wait.
+import { rejection } from "../async/_scope.ts";
 import {
   ambientCancelled,
   currentScope,
@@ -22,22 +23,6 @@ import {
 
 /** Settles a bare waiter: a value, or a {@linkcode rejection} to reject it. */
 export type Resolver<T> = (value: T | PromiseLike<T>) => void;
-
-class Rejection implements PromiseLike<never> {
-  #error: unknown;
-  constructor(error: unknown) {
-    this.#error = error;
-  }
-  // deno-lint-ignore no-explicit-any
-  then(_onFulfilled?: unknown, onRejected?: (error: unknown) => any): any {
-    onRejected?.(this.#error);
-  }
-}
-
-/** What to resolve a waiter with so that its promise rejects with `error`. */
-export function rejection(error: unknown): PromiseLike<never> {
-  return new Rejection(error);
-}
 
 /**
  * A cancellable blocked wait: one object, in its line's slot `index`. The

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
-import { park, rejection, Waiters } from "./_waiters.ts";
+import { rejection } from "../async/_scope.ts";
+import { park, Waiters } from "./_waiters.ts";
 
 Deno.test("Waiters shifts in FIFO order across growth and withdrawals", () => {
   const waiters = new Waiters<number, number>();

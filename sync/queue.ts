@@ -1,6 +1,6 @@
-import { isThenable } from "../async/_scope.ts";
+import { isThenable, rejection } from "../async/_scope.ts";
 import type { SignalOptions } from "../async/cancel_scope.ts";
-import { cancelled, park, refuse, rejection, Waiters } from "./_waiters.ts";
+import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 
 /**
  * Raised by {@linkcode Queue.getNowait} when the queue is empty — asyncio's
