@@ -3,26 +3,36 @@
 // asyncio.Queue, plus the heap cost of a blocked waiter.
 //
 // Run alone: deno run -A --v8-flags=--expose-gc bench/compare.ts sync
-// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
-import { Mutex } from "npm:async-mutex@0.5.0";
-// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
-import pLimit from "npm:p-limit@7.3.3";
-// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
-import { Sema } from "npm:async-sema@3.1.1";
 import { CancelScope } from "../async/cancel_scope.ts";
 import { Lock } from "../sync/lock.ts";
-import { Queue } from "../sync/queue.ts";
-import { Semaphore } from "../sync/semaphore.ts";
 import { ms, python, type Row } from "./_compare.ts";
+import {
+  asyncMutex,
+  asyncSemaJobs,
+  bareQueue,
+  minimalQueue,
+  oursLock,
+  oursQueue,
+  oursQueueRunAhead,
+  oursSemaphore,
+  oursSemaphoreRun,
+  oursSemaphoreUsing,
+  pLimitJobs,
+  queueFloor,
+  unlimitedJobs,
+  unlimitedJobsUsing,
+} from "./_sync_contenders.ts";
 
 /**
- * Median times of several functions measured round-robin, so that no
+ * Median times of several contenders, each run with size `n`, measured
+ * round-robin, so that no
  * contender profits from running later (on a warmer, bigger heap) than
  * another. No forced GC between runs: it would shrink the heap and penalise
  * the contenders that allocate most, which steady-state code does not see.
  */
 async function medians(
-  fns: (() => Promise<unknown>)[],
+  fns: ((n: number) => Promise<unknown>)[],
+  n: number,
   runs: number,
   warmup: number,
 ): Promise<number[]> {
@@ -30,7 +40,7 @@ async function medians(
   for (let round = 0; round < warmup + runs; round++) {
     for (let i = 0; i < fns.length; i++) {
       const start = performance.now();
-      await fns[i]();
+      await fns[i](n);
       if (round >= warmup) times[i].push(performance.now() - start);
     }
   }
@@ -41,241 +51,6 @@ const LOCK_OPS = 1_000_000;
 const JOBS = 100_000;
 const ITEMS = 1_000_000;
 const WAITERS = 100_000;
-
-// --- Uncontended Lock acquire + release --------------------------------------
-
-async function oursLock(): Promise<void> {
-  const lock = new Lock();
-  for (let i = 0; i < LOCK_OPS; i++) {
-    const guard = await lock.acquire();
-    guard.release();
-  }
-}
-
-async function asyncMutex(): Promise<void> {
-  const mutex = new Mutex();
-  for (let i = 0; i < LOCK_OPS; i++) {
-    const release = await mutex.acquire();
-    release();
-  }
-}
-
-// --- Semaphore(10) limiting 100,000 async jobs -------------------------------
-
-// One job: a trivial await, so that the limiter's own cost dominates.
-async function job(): Promise<number> {
-  await null;
-  return 1;
-}
-
-// The same shape as p-limit's `limit(job)`: a waiting job is one promise.
-async function oursSemaphoreRun(): Promise<void> {
-  const semaphore = new Semaphore(10);
-  const all: Promise<number>[] = new Array(JOBS);
-  for (let i = 0; i < JOBS; i++) all[i] = semaphore.run(job);
-  await Promise.all(all);
-}
-
-// asyncio's idiom: an async function per job that acquires, then runs it; a
-// waiting job is a suspended frame.
-async function oursSemaphore(): Promise<void> {
-  const semaphore = new Semaphore(10);
-  const run = async () => {
-    const guard = await semaphore.acquire();
-    try {
-      return await job();
-    } finally {
-      guard.release();
-    }
-  };
-  const all: Promise<number>[] = new Array(JOBS);
-  for (let i = 0; i < JOBS; i++) all[i] = run();
-  await Promise.all(all);
-}
-
-// The same with `using`: V8's disposal machinery costs more than try/finally.
-async function oursSemaphoreUsing(): Promise<void> {
-  const semaphore = new Semaphore(10);
-  const run = async () => {
-    using _ = await semaphore.acquire();
-    return await job();
-  };
-  const all: Promise<number>[] = new Array(JOBS);
-  for (let i = 0; i < JOBS; i++) all[i] = run();
-  await Promise.all(all);
-}
-
-// No limiter at all: the floor under every limiter's figure.
-async function unlimitedJobs(): Promise<void> {
-  const run = async () => await job();
-  const all: Promise<number>[] = new Array(JOBS);
-  for (let i = 0; i < JOBS; i++) all[i] = run();
-  await Promise.all(all);
-}
-
-// No limiter, but a `using` of a trivial disposable: the floor under the
-// `using` variant (V8's disposal machinery costs more than try/finally).
-const trivialDisposable: Disposable = { [Symbol.dispose]() {} };
-async function unlimitedJobsUsing(): Promise<void> {
-  const run = async () => {
-    using _ = trivialDisposable;
-    return await job();
-  };
-  const all: Promise<number>[] = new Array(JOBS);
-  for (let i = 0; i < JOBS; i++) all[i] = run();
-  await Promise.all(all);
-}
-
-async function pLimitJobs(): Promise<void> {
-  const limit = pLimit(10);
-  const all: Promise<number>[] = new Array(JOBS);
-  for (let i = 0; i < JOBS; i++) all[i] = limit(job);
-  await Promise.all(all);
-}
-
-async function asyncSemaJobs(): Promise<void> {
-  const sema = new Sema(10);
-  const run = async () => {
-    await sema.acquire();
-    try {
-      return await job();
-    } finally {
-      sema.release();
-    }
-  };
-  const all: Promise<number>[] = new Array(JOBS);
-  for (let i = 0; i < JOBS; i++) all[i] = run();
-  await Promise.all(all);
-}
-
-// --- Queue: 1,000,000 items, one producer, one consumer ----------------------
-//
-// Each contender has its own copy of the producer/consumer loop, on purpose:
-// a shared loop's `get()` and `put()` call sites would see several classes
-// and slow every contender down.
-
-// Python's `await q.put(i)` on an unbounded queue never yields, so its
-// producer runs ahead of its consumer; `putNowait` gives ours that schedule.
-async function oursQueueRunAhead(): Promise<void> {
-  const queue = new Queue<number>();
-  const consumer = (async () => {
-    let sum = 0;
-    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
-    return sum;
-  })();
-  for (let i = 0; i < ITEMS; i++) queue.putNowait(i);
-  await consumer;
-}
-
-async function oursQueue(): Promise<void> {
-  const queue = new Queue<number>();
-  const consumer = (async () => {
-    let sum = 0;
-    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
-    return sum;
-  })();
-  for (let i = 0; i < ITEMS; i++) await queue.put(i);
-  await consumer;
-}
-
-/** The least a promise-based hand-off can do: a buffer and one waiter. */
-class MinimalHandoff<T> {
-  #items: T[] = [];
-  #head = 0;
-  #waiter: ((item: T) => void) | undefined = undefined;
-
-  put(item: T): void {
-    const waiter = this.#waiter;
-    if (waiter !== undefined) {
-      this.#waiter = undefined;
-      waiter(item);
-    } else this.#items.push(item);
-  }
-
-  get(): Promise<T> {
-    if (this.#head < this.#items.length) {
-      const item = this.#items[this.#head++];
-      if (this.#head === this.#items.length) {
-        this.#items = [];
-        this.#head = 0;
-      }
-      return Promise.resolve(item);
-    }
-    return new Promise((resolve) => this.#waiter = resolve);
-  }
-}
-
-async function minimalQueue(): Promise<void> {
-  const queue = new MinimalHandoff<number>();
-  const consumer = (async () => {
-    let sum = 0;
-    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
-    return sum;
-  })();
-  for (let i = 0; i < ITEMS; i++) await queue.put(i);
-  await consumer;
-}
-
-/**
- * Our queue's design with nothing but the hand-off: a ring buffer and one
- * getter woken a turn later, as ours is; no cancellation, shutdown, maxsize
- * or task counting. What a queue in this shape costs before any check.
- */
-class BareQueue<T> {
-  #items: (T | undefined)[] = new Array(16).fill(undefined);
-  #mask = 15;
-  #head = 0;
-  #size = 0;
-  #waiter: ((item: PromiseLike<T>) => void) | undefined = undefined;
-
-  put(item: T): Promise<void> {
-    const waiter = this.#waiter;
-    if (waiter !== undefined) {
-      this.#waiter = undefined;
-      waiter({ then: (resolve) => resolve?.(item) } as PromiseLike<T>);
-    } else {
-      if (this.#size > this.#mask) throw new Error("BareQueue is full");
-      this.#items[(this.#head + this.#size++) & this.#mask] = item;
-    }
-    return resolvedVoid;
-  }
-
-  get(): Promise<T> {
-    if (this.#size === 0) {
-      return new Promise<T>((resolve) => this.#waiter = resolve);
-    }
-    const head = this.#head;
-    const item = this.#items[head] as T;
-    this.#items[head] = undefined;
-    this.#head = (head + 1) & this.#mask;
-    this.#size--;
-    return Promise.resolve(item);
-  }
-}
-
-async function bareQueue(): Promise<void> {
-  const queue = new BareQueue<number>();
-  const consumer = (async () => {
-    let sum = 0;
-    for (let i = 0; i < ITEMS; i++) sum += await queue.get();
-    return sum;
-  })();
-  for (let i = 0; i < ITEMS; i++) await queue.put(i);
-  await consumer;
-}
-
-// No queue at all: two tasks that await once per item, one of them a fresh
-// promise of the item; the floor under any promise-based queue in this shape.
-const resolvedVoid: Promise<void> = Promise.resolve();
-async function queueFloor(): Promise<void> {
-  const consumer = (async () => {
-    let sum = 0;
-    for (let i = 0; i < ITEMS; i++) sum += await Promise.resolve(i);
-    return sum;
-  })();
-  for (let i = 0; i < ITEMS; i++) await resolvedVoid;
-  await consumer;
-}
 
 const PYTHON_QUEUE = `
 import asyncio, time
@@ -347,7 +122,7 @@ async function waiterBytes(inScope: boolean): Promise<number> {
 export async function rows(): Promise<Row[]> {
   const out: Row[] = [];
 
-  const [lock, mutex] = await medians([oursLock, asyncMutex], 9, 3);
+  const [lock, mutex] = await medians([oursLock, asyncMutex], LOCK_OPS, 9, 3);
   out.push({
     name: `Lock acquire+release, uncontended, ${LOCK_OPS / 1e6}M times`,
     ours: ms(lock),
@@ -361,11 +136,13 @@ export async function rows(): Promise<Row[]> {
   // each other's collections, so each goal's contenders run together.
   const [semRun, limit, semaA, floor] = await medians(
     [oursSemaphoreRun, pLimitJobs, asyncSemaJobs, unlimitedJobs],
+    JOBS,
     15,
     3,
   );
   const [sem, semUsing, semaB, floorUsing] = await medians(
     [oursSemaphore, oursSemaphoreUsing, asyncSemaJobs, unlimitedJobsUsing],
+    JOBS,
     15,
     3,
   );
@@ -406,6 +183,7 @@ export async function rows(): Promise<Row[]> {
 
   const [queue, runAhead, minimal, bare, shape] = await medians(
     [oursQueue, oursQueueRunAhead, minimalQueue, bareQueue, queueFloor],
+    ITEMS,
     9,
     2,
   );
