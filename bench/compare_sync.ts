@@ -228,23 +228,18 @@ export async function rows(): Promise<Row[]> {
     met: py / runAhead >= 10,
   });
 
-  const outside = await waiterBytes(false);
-  out.push({
-    name: "Heap per blocked Lock waiter beyond its promise (no scope)",
-    ours: `${outside.toFixed(0)} B`,
-    anchor: `${WAITERS / 1000}k bare pending promises`,
-    ratio: outside / 200,
-    goal: "<= 200 B (ratio = ours/200)",
-    met: outside <= 200,
-  });
-  const inside = await waiterBytes(true);
-  out.push({
-    name: "Heap per blocked Lock waiter beyond its promise (in a scope)",
-    ours: `${inside.toFixed(0)} B`,
-    anchor: `${WAITERS / 1000}k bare pending promises`,
-    ratio: inside / 200,
-    goal: "<= 200 B (ratio = ours/200)",
-    met: inside <= 200,
-  });
+  for (const inScope of [false, true]) {
+    const bytes = await waiterBytes(inScope);
+    out.push({
+      name: `Heap per blocked Lock waiter beyond its promise (${
+        inScope ? "in a scope" : "no scope"
+      })`,
+      ours: `${bytes.toFixed(0)} B`,
+      anchor: `${WAITERS / 1000}k bare pending promises`,
+      ratio: bytes / 200,
+      goal: "<= 200 B (ratio = ours/200)",
+      met: bytes <= 200,
+    });
+  }
   return out;
 }
