@@ -2,10 +2,15 @@ import { CancelScope, currentScope } from "./_scope.ts";
 import { sleep } from "./sleep.ts";
 import { timeout } from "./timeout.ts";
 
+// How many attempts' errors a RetryError keeps: the most recent ones, so
+// that `attempts: Infinity` with `maxElapsed` does not grow without bound.
+const KEPT_ERRORS = 100;
+
 /**
- * Thrown by {@linkcode retry} when every attempt failed — tenacity's
- * `RetryError`. `errors` holds each attempt's error in order; `cause` is the
- * last one.
+ * Thrown by {@linkcode retry} when every attempt failed (or its time budget
+ * was spent) — tenacity's `RetryError`. `errors` holds each attempt's error
+ * in order (the last 100 when there were more); `cause` is the last one;
+ * `attempts` says how many attempts were made.
  *
  * @example Usage
  * ```ts
@@ -21,26 +26,51 @@ import { timeout } from "./timeout.ts";
  * ```
  */
 export class RetryError extends Error {
-  /** Every attempt's error, the first attempt's first. */
+  /** Every attempt's error, the first attempt's first (at most the last 100). */
   readonly errors: unknown[];
+  /** How many attempts were made in all. */
+  readonly attempts: number;
 
   /**
    * Makes a retry error.
    *
    * @param message What failed.
    * @param errors Every attempt's error; the last one becomes the `cause`.
+   * @param attempts How many attempts were made; `errors.length` by default.
    */
-  constructor(message: string, errors: unknown[]) {
+  constructor(message: string, errors: unknown[], attempts?: number) {
     super(message, { cause: errors.at(-1) });
     this.name = "RetryError";
     this.errors = errors;
+    this.attempts = attempts ?? errors.length;
   }
+}
+
+/**
+ * Where {@linkcode retry} stands, passed to `retryIf`, `onRetry` and
+ * `retryAfter` — p-retry's attempt context.
+ */
+export interface RetryContext {
+  /** The attempt that just failed, from 1. */
+  readonly attempt: number;
+  /** How many attempts are left after it (`Infinity` with `attempts: Infinity`). */
+  readonly retriesLeft: number;
+  /** Milliseconds since `retry` was called, on the `performance.now()` clock. */
+  readonly elapsed: number;
 }
 
 /** Options for {@linkcode retry}. */
 export interface RetryOptions {
   /** How many times to call `fn` in all, the first call included; 5 by default. */
   attempts?: number;
+  /**
+   * A total time budget, in milliseconds since `retry` was called: after a
+   * failure, no wait starts that would end past it — `retry` throws
+   * {@linkcode RetryError} instead (the "max elapsed time" of Google's
+   * backoff). It does not cut an attempt short; wrap `retry` in `timeout`
+   * for a hard limit. None by default.
+   */
+  maxElapsed?: number;
   /**
    * The backoff of the first retry, in milliseconds; 1000 by default. The
    * n-th retry's backoff is `min(maxDelay, minDelay * multiplier ** (n - 1))`.
@@ -61,7 +91,11 @@ export interface RetryOptions {
    * it returns false the error is thrown as it is, without more attempts.
    * Every error is retried by default (except cancellation of the caller).
    */
-  retryIf?: (error: unknown, attempt: number) => boolean | PromiseLike<boolean>;
+  retryIf?: (
+    error: unknown,
+    attempt: number,
+    context: RetryContext,
+  ) => boolean | PromiseLike<boolean>;
   /**
    * A time limit for each attempt, in milliseconds: when it passes, the
    * attempt's cancel scope is cancelled and the attempt fails with a
@@ -76,13 +110,18 @@ export interface RetryOptions {
     error: unknown,
     attempt: number,
     delay: number,
+    context: RetryContext,
   ) => void | PromiseLike<void>;
   /**
    * Lets the caller dictate the next delay, in milliseconds, from the error
    * (an HTTP client reads `Retry-After` here); used as it is, without jitter
    * or `maxDelay`. Return `undefined` for the usual backoff.
    */
-  retryAfter?: (error: unknown, attempt: number) => number | undefined;
+  retryAfter?: (
+    error: unknown,
+    attempt: number,
+    context: RetryContext,
+  ) => number | undefined;
   /** The source of jitter, a function returning numbers in [0, 1); `Math.random` by default. */
   random?: () => number;
   /**
@@ -168,6 +207,33 @@ function checkFunction(name: string, value: unknown): void {
  * assert.equal(time.now - start, 10_000 + 20_000 + 40_000);
  * ```
  *
+ * @example A total time budget, and the attempt context
+ * ```ts
+ * import { retry, RetryError } from "@aio/std/async";
+ * import { FakeTime } from "@aio/std/testing";
+ * import assert from "node:assert/strict";
+ *
+ * using _time = new FakeTime({ autoAdvance: true });
+ * const log: string[] = [];
+ * const error = await retry(() => {
+ *   throw new Error("busy");
+ * }, {
+ *   attempts: Infinity,
+ *   minDelay: 1000,
+ *   jitter: "none",
+ *   maxElapsed: 5000,
+ *   onRetry: (_error, _attempt, delay, { attempt, elapsed }) => {
+ *     log.push(`attempt ${attempt} failed at ${elapsed} ms, next in ${delay}`);
+ *   },
+ * }).catch((e) => e);
+ * assert.ok(error instanceof RetryError);
+ * assert.equal(error.attempts, 3); // at 0, 1000 and 3000; 3000 + 4000 > 5000
+ * assert.deepEqual(log, [
+ *   "attempt 1 failed at 0 ms, next in 1000",
+ *   "attempt 2 failed at 1000 ms, next in 2000",
+ * ]);
+ * ```
+ *
  * @param fn The operation; it receives the attempt number, from 1.
  * @param options Attempts, backoff, jitter, filters, hooks and cancellation.
  * @returns `fn`'s first successful result.
@@ -187,6 +253,7 @@ export async function retry<T>(
   const multiplier = options?.multiplier ?? 2;
   const jitter = options?.jitter ?? "full";
   const attemptTimeout = options?.attemptTimeout ?? Infinity;
+  const maxElapsed = options?.maxElapsed ?? Infinity;
   checkNumber(
     "attempts",
     attempts,
@@ -222,6 +289,12 @@ export async function retry<T>(
     (n) => n > 0,
     "a number > 0 (or Infinity)",
   );
+  checkNumber(
+    "maxElapsed",
+    maxElapsed,
+    (n) => n >= 0,
+    "a number >= 0 (or Infinity)",
+  );
   const { retryIf, onRetry, retryAfter, signal } = options ?? {};
   const random = options?.random ?? Math.random;
   checkFunction("retryIf", retryIf);
@@ -234,8 +307,12 @@ export async function retry<T>(
     );
   }
 
-  const delayAfter = (error: unknown, attempt: number): number => {
-    const dictated = retryAfter?.(error, attempt);
+  const delayAfter = (
+    error: unknown,
+    attempt: number,
+    context: RetryContext,
+  ): number => {
+    const dictated = retryAfter?.(error, attempt, context);
     if (dictated !== undefined) {
       checkNumber(
         "retryAfter",
@@ -245,10 +322,10 @@ export async function retry<T>(
       );
       return dictated;
     }
-    const backoff = Math.min(
-      maxDelay,
-      minDelay * multiplier ** (attempt - 1),
-    );
+    // 0 * multiplier ** 1024 would be 0 * Infinity = NaN.
+    const backoff = minDelay === 0
+      ? 0
+      : Math.min(maxDelay, minDelay * multiplier ** (attempt - 1));
     if (jitter === "none") return backoff;
     const r = random();
     if (typeof r !== "number" || !(r >= 0 && r < 1)) {
@@ -261,6 +338,7 @@ export async function retry<T>(
     return r * backoff;
   };
 
+  const started = performance.now();
   const loop = async (): Promise<T> => {
     const errors: unknown[] = [];
     const scope = currentScope(); // ours when there is a signal
@@ -271,10 +349,19 @@ export async function retry<T>(
           ? await fn(attempt)
           : await timeout(attemptTimeout, () => fn(attempt));
       } catch (error) {
-        // The caller's cancellation is not a failure of the attempt.
-        if (scope?.cancelled) throw error;
+        // The caller's cancellation is not a failure of the attempt: rethrow
+        // it (the signal's reason), whatever the attempt failed with.
+        if (scope?.cancelled) throw scope.reason;
+        if (errors.length === KEPT_ERRORS) errors.shift();
         errors.push(error);
-        if (retryIf !== undefined && !(await retryIf(error, attempt))) {
+        const context: RetryContext = {
+          attempt,
+          retriesLeft: attempts - attempt,
+          elapsed: performance.now() - started,
+        };
+        if (
+          retryIf !== undefined && !(await retryIf(error, attempt, context))
+        ) {
           throw error;
         }
         if (attempt >= attempts) {
@@ -283,10 +370,22 @@ export async function retry<T>(
               describe(error)
             } from the last`,
             errors,
+            attempt,
           );
         }
-        const delay = delayAfter(error, attempt);
-        if (onRetry !== undefined) await onRetry(error, attempt, delay);
+        const delay = delayAfter(error, attempt, context);
+        if (performance.now() - started + delay > maxElapsed) {
+          throw new RetryError(
+            `Cannot retry any more: the time budget of ${maxElapsed} ms would be spent before attempt ${
+              attempt + 1
+            }, got ${describe(error)} from attempt ${attempt}`,
+            errors,
+            attempt,
+          );
+        }
+        if (onRetry !== undefined) {
+          await onRetry(error, attempt, delay, context);
+        }
         await sleep(delay);
       }
     }
@@ -298,7 +397,13 @@ export async function retry<T>(
   return (await new CancelScope({ signal }).run(loop)) as T;
 }
 
+// Never throws: an error may be `Object.create(null)` or have a throwing
+// `toString`, and the message must not hide the real error.
 function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  try {
+    if (error instanceof Error) return `${error.name}: ${error.message}`;
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
 }

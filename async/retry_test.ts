@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FakeTime, mockAsync } from "../testing/mod.ts";
 import { CancelledError } from "./cancel_scope.ts";
-import { retry, RetryError } from "./retry.ts";
+import { retry, type RetryContext, RetryError } from "./retry.ts";
 import { sleep } from "./sleep.ts";
 import { createTask } from "./task.ts";
 import { TaskGroup } from "./task_group.ts";
@@ -142,10 +142,15 @@ Deno.test("retry() stops at once when retryIf says the error will not heal", asy
   using time = new FakeTime(0);
   const fatal = new TypeError("bad request");
   const fn = mockAsync().rejects(fatal);
-  const retryIf = mockAsync<[unknown, number], boolean>().resolves(false);
+  const retryIf = mockAsync<[unknown, number, RetryContext], boolean>()
+    .resolves(false);
   await assert.rejects(retry(fn, { retryIf }), (e) => e === fatal);
   assert.equal(fn.callCount, 1);
-  retryIf.assertCalledWith(fatal, 1);
+  retryIf.assertCalledWith(fatal, 1, {
+    attempt: 1,
+    retriesLeft: 4,
+    elapsed: 0,
+  });
   assert.equal(time.now, 0);
 });
 
@@ -303,6 +308,7 @@ Deno.test("retry() rejects bad options with a RangeError naming the value", asyn
     ["multiplier 0.5", { multiplier: 0.5 }, /'multiplier'.*got 0.5/],
     ["jitter 'half'", { jitter: "half" }, /'jitter'.*got half/],
     ["attemptTimeout 0", { attemptTimeout: 0 }, /'attemptTimeout'.*got 0/],
+    ["maxElapsed -1", { maxElapsed: -1 }, /'maxElapsed'.*got -1/],
   ];
   for (const [name, options, message] of cases) {
     await t.step(name, async () => {
@@ -325,4 +331,123 @@ Deno.test("retry() rejects a retryAfter result that is not a delay", async () =>
     /'retryAfter'.*got -5/,
   );
   assert.equal(fn.callCount, 1);
+});
+
+Deno.test("retry() with minDelay 0 runs 2000 attempts without a NaN delay", async () => {
+  const fn = mockAsync(failing());
+  const error = await retry(fn, { attempts: 2000, minDelay: 0 }).catch((e) =>
+    e
+  );
+  assert.ok(error instanceof RetryError, String(error));
+  assert.equal(fn.callCount, 2000);
+  assert.equal(error.attempts, 2000);
+});
+
+Deno.test("retry() keeps only the last 100 attempts' errors", async () => {
+  let n = 0;
+  const error = await retry(() => {
+    throw new Error(`#${++n}`);
+  }, { attempts: 150, minDelay: 0 }).catch((e) => e);
+  assert.ok(error instanceof RetryError);
+  assert.equal(error.attempts, 150);
+  assert.equal(error.errors.length, 100);
+  assert.equal((error.errors[0] as Error).message, "#51");
+  assert.equal((error.cause as Error).message, "#150");
+});
+
+Deno.test("retry() aborted during an attempt rejects with the signal's reason, not the attempt's error", async () => {
+  using _time = new FakeTime(0);
+  const controller = new AbortController();
+  const reason = new Error("user quit");
+  const fn = mockAsync(async () => {
+    try {
+      await sleep(10_000);
+    } catch {
+      throw new Error("the attempt's own error");
+    }
+  });
+  const result = retry(fn, { signal: controller.signal }).catch((e) => e);
+  await fn.called(1);
+  controller.abort(reason);
+  assert.equal(await result, reason);
+  assert.equal(fn.callCount, 1);
+});
+
+Deno.test("retry() of a function that throws Object.create(null) keeps that error", async () => {
+  const thrown = Object.create(null);
+  const error = await retry(() => {
+    throw thrown;
+  }, { attempts: 2, minDelay: 0 }).catch((e) => e);
+  assert.ok(error instanceof RetryError, String(error));
+  assert.equal(error.cause, thrown);
+  assert.match(error.message, /\[object Object\]/);
+});
+
+Deno.test("retry() with maxElapsed gives up before a wait that would end past the budget", async () => {
+  using time = new FakeTime({ start: 0, autoAdvance: true });
+  const fn = mockAsync(failing());
+  const error = await retry(fn, {
+    attempts: Infinity,
+    minDelay: 1000,
+    jitter: "none",
+    maxElapsed: 2500,
+  }).catch((e) => e);
+  // Attempts at 0 and 1000; the next wait would end at 3000 > 2500.
+  assert.ok(error instanceof RetryError, String(error));
+  assert.match(error.message, /time budget of 2500 ms/);
+  assert.equal(error.attempts, 2);
+  assert.deepEqual(fn.calls.map((call) => call.start), [0, 1000]);
+  assert.equal(time.now, 1000);
+});
+
+Deno.test("retry() with attempts Infinity and maxElapsed stops with a bounded list of errors", async () => {
+  using _time = new FakeTime({ start: 0, autoAdvance: true });
+  const error = await retry(() => {
+    throw new Error("down");
+  }, {
+    attempts: Infinity,
+    minDelay: 1,
+    multiplier: 1,
+    jitter: "none",
+    maxElapsed: 300,
+  }).catch((e) => e);
+  assert.ok(error instanceof RetryError);
+  assert.equal(error.attempts, 301);
+  assert.equal(error.errors.length, 100);
+});
+
+Deno.test("retry() passes the attempt context to retryIf, retryAfter and onRetry", async () => {
+  using _time = new FakeTime({ start: 0, autoAdvance: true });
+  const seen: [string, RetryContext][] = [];
+  await assert.rejects(
+    retry(failing(), {
+      attempts: 3,
+      minDelay: 1000,
+      jitter: "none",
+      retryIf: (_error, _attempt, context) => {
+        seen.push(["retryIf", context]);
+        return true;
+      },
+      retryAfter: (_error, _attempt, context) => {
+        seen.push(["retryAfter", context]);
+        return undefined;
+      },
+      onRetry: (_error, _attempt, _delay, context) => {
+        seen.push(["onRetry", context]);
+      },
+    }),
+    RetryError,
+  );
+  const first = { attempt: 1, retriesLeft: 2, elapsed: 0 };
+  const second = { attempt: 2, retriesLeft: 1, elapsed: 1000 };
+  const third = { attempt: 3, retriesLeft: 0, elapsed: 3000 };
+  assert.deepEqual(seen, [
+    ["retryIf", first],
+    ["retryAfter", first],
+    ["onRetry", first],
+    ["retryIf", second],
+    ["retryAfter", second],
+    ["onRetry", second],
+    ["retryIf", third],
+  ]);
 });
