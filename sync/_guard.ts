@@ -79,6 +79,19 @@ export class Holder {
   }
 
   /**
+   * Calls `fn`, which already holds what the owner gives, in a microtask —
+   * never synchronously, so that a caller sees one timing whether or not
+   * `run()` had to wait (as p-limit and async-mutex do) — and releases the
+   * owner once its result settles.
+   *
+   * @param fn The function; called in the caller's context.
+   * @returns `fn`'s result.
+   */
+  later<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+    return Promise.resolve(inLine(fn)).then(this.start) as Promise<T>;
+  }
+
+  /**
    * Calls `fn` and releases the owner once its result settles (at once if
    * `fn` throws).
    *

@@ -84,8 +84,9 @@ export class Lock {
   /**
    * Runs `fn` holding the lock, like async-mutex's `runExclusive`: waits for
    * the lock as {@linkcode Lock.acquire} does, calls `fn` in the caller's
-   * context, and releases the lock once `fn`'s result settles, whether it
-   * fulfils or rejects. A wait that is cancelled rejects without calling
+   * context — always asynchronously, also when the lock is free — and
+   * releases the lock once `fn`'s result settles, whether it fulfils or
+   * rejects. A wait that is cancelled rejects without calling
    * `fn` and leaves the lock alone.
    *
    * @example Usage
@@ -121,12 +122,63 @@ export class Lock {
     if (!this.#locked && this.#waiters.size === 0) {
       if (cancelled(options)) return refuse(options);
       this.#locked = true;
-      return holder.call(fn);
+      return holder.later(fn);
     }
     // The waiter is resolved with its job. The callback runs in the context
     // `then` was called in: the caller's.
     const waiting = park(this.#waiters, options, inLine(fn)) as Promise<Job>;
     return waiting.then(holder.start) as Promise<T>;
+  }
+
+  /**
+   * Takes the lock if it is free and nobody waits for it, without waiting —
+   * async-mutex's `tryAcquire`, Python's `lock.acquire(blocking=False)`. It is
+   * not an await, so a cancelled scope does not refuse it.
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * const guard = lock.tryAcquire();
+   * assert.ok(guard !== undefined);
+   * assert.equal(lock.tryAcquire(), undefined); // held
+   * guard.release();
+   * assert.equal(lock.locked(), false);
+   * ```
+   *
+   * @returns A guard that releases the lock once, or `undefined` when the
+   * lock is held or has waiters.
+   */
+  tryAcquire(): Guard | undefined {
+    if (this.#locked || this.#waiters.size > 0) return undefined;
+    this.#locked = true;
+    return new ReleaseGuard(this);
+  }
+
+  /**
+   * How many `acquire()` and `run()` calls are waiting for the lock
+   * (cancelled ones not counted).
+   *
+   * @example Usage
+   * ```ts
+   * import { Lock } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new Lock();
+   * const guard = await lock.acquire();
+   * const next = lock.acquire();
+   * assert.equal(lock.waiting, 1);
+   * guard.release();
+   * (await next).release();
+   * assert.equal(lock.waiting, 0);
+   * ```
+   *
+   * @returns The number of waiters.
+   */
+  get waiting(): number {
+    return this.#waiters.size;
   }
 
   /**

@@ -276,3 +276,62 @@ Deno.test("Lock.acquire on a free lock rejects in a task that outlived the cance
   assert.ok(reached);
   assert.equal(lock.locked(), false);
 });
+
+Deno.test("Lock.run() calls the job asynchronously also when the lock is free, holding it already", async () => {
+  const lock = new Lock();
+  let called = false;
+  const done = lock.run(() => {
+    called = true;
+    return lock.locked();
+  });
+  assert.equal(called, false);
+  assert.equal(lock.locked(), true); // taken at once: no newcomer overtakes
+  assert.equal(lock.tryAcquire(), undefined);
+  assert.equal(await done, true);
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.run() releases the lock when a job called asynchronously throws", async () => {
+  const lock = new Lock();
+  await assert.rejects(
+    lock.run(() => {
+      throw new Error("sync throw");
+    }),
+    /sync throw/,
+  );
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.tryAcquire() takes a free lock, and refuses a held one or one with waiters", async () => {
+  const lock = new Lock();
+  const guard = lock.tryAcquire();
+  assert.ok(guard !== undefined);
+  assert.equal(lock.locked(), true);
+  assert.equal(lock.tryAcquire(), undefined);
+  const waiter = lock.acquire();
+  guard.release(); // handed to the waiter: still locked
+  assert.equal(lock.tryAcquire(), undefined);
+  (await waiter).release();
+  assert.equal(lock.locked(), false);
+  lock.tryAcquire()!.release();
+  assert.equal(lock.locked(), false);
+});
+
+Deno.test("Lock.waiting counts blocked acquire() and run() calls, not cancelled ones", async () => {
+  const lock = new Lock();
+  assert.equal(lock.waiting, 0);
+  const guard = await lock.acquire();
+  const controller = new AbortController();
+  const a = lock.acquire();
+  const b = lock.run(() => "b");
+  const c = lock.acquire({ signal: controller.signal });
+  assert.equal(lock.waiting, 3);
+  controller.abort();
+  await assert.rejects(c, CancelledError);
+  assert.equal(lock.waiting, 2);
+  guard.release();
+  assert.equal(lock.waiting, 1);
+  (await a).release();
+  assert.equal(await b, "b");
+  assert.equal(lock.waiting, 0);
+});

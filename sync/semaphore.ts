@@ -129,7 +129,8 @@ export class Semaphore {
   /**
    * Runs `fn` holding a permit, like p-limit's `limit(fn)`: waits for a
    * permit as {@linkcode Semaphore.acquire} does, calls `fn` in the caller's
-   * context, and gives the permit back once `fn`'s result settles, whether
+   * context — always asynchronously, also when a permit is free — and gives
+   * the permit back once `fn`'s result settles, whether
    * it fulfils or rejects. A wait that is cancelled rejects without calling
    * `fn` and takes nothing. Cheaper than an `acquire()` in an async
    * function: a job waiting its turn is one promise, not a suspended frame.
@@ -170,12 +171,62 @@ export class Semaphore {
     if (this.#value > 0 && this.#waiters.size === 0) {
       if (cancelled(options)) return refuse(options);
       this.#value--;
-      return holder.call(fn);
+      return holder.later(fn);
     }
     // The waiter is resolved with its job. The callback runs in the context
     // `then` was called in: the caller's.
     const waiting = park(this.#waiters, options, inLine(fn)) as Promise<Job>;
     return waiting.then(holder.start) as Promise<T>;
+  }
+
+  /**
+   * Takes a permit if one is free and nobody waits, without waiting —
+   * async-mutex's `tryAcquire`, Python's `sem.acquire(blocking=False)`. It is
+   * not an await, so a cancelled scope does not refuse it.
+   *
+   * @example Usage
+   * ```ts
+   * import { Semaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new Semaphore(1);
+   * const guard = semaphore.tryAcquire();
+   * assert.ok(guard !== undefined);
+   * assert.equal(semaphore.tryAcquire(), undefined); // none free
+   * guard.release();
+   * assert.equal(semaphore.value, 1);
+   * ```
+   *
+   * @returns A guard that gives the permit back once, or `undefined` when no
+   * permit is free or others wait.
+   */
+  tryAcquire(): Guard | undefined {
+    if (this.#value === 0 || this.#waiters.size > 0) return undefined;
+    this.#value--;
+    return new ReleaseGuard(this);
+  }
+
+  /**
+   * How many `acquire()` and `run()` calls are waiting for a permit
+   * (cancelled ones not counted).
+   *
+   * @example Usage
+   * ```ts
+   * import { Semaphore } from "@aio/std/sync";
+   * import assert from "node:assert/strict";
+   *
+   * const semaphore = new Semaphore(0);
+   * const next = semaphore.acquire();
+   * assert.equal(semaphore.waiting, 1);
+   * semaphore.release();
+   * (await next).release();
+   * assert.equal(semaphore.waiting, 0);
+   * ```
+   *
+   * @returns The number of waiters.
+   */
+  get waiting(): number {
+    return this.#waiters.size;
   }
 
   /**

@@ -289,3 +289,52 @@ for (const seed of [21, 22, 23, 24, 25, 26]) {
     assert.ok(acquired > 0 && acquired < started);
   });
 }
+
+Deno.test("Semaphore.run() calls the job asynchronously also when a permit is free, holding it already", async () => {
+  const semaphore = new Semaphore(1);
+  let called = false;
+  const done = semaphore.run(() => {
+    called = true;
+    return semaphore.value;
+  });
+  assert.equal(called, false);
+  assert.equal(semaphore.value, 0); // taken at once: no newcomer overtakes
+  assert.equal(await done, 0);
+  assert.equal(semaphore.value, 1);
+});
+
+Deno.test("Semaphore.tryAcquire() takes a free permit, and refuses when none is free or others wait", async () => {
+  const semaphore = new Semaphore(2);
+  const a = semaphore.tryAcquire();
+  const b = semaphore.tryAcquire();
+  assert.ok(a !== undefined && b !== undefined);
+  assert.equal(semaphore.value, 0);
+  assert.equal(semaphore.tryAcquire(), undefined);
+  const waiter = semaphore.acquire();
+  a.release(); // handed to the waiter
+  assert.equal(semaphore.tryAcquire(), undefined);
+  (await waiter).release();
+  b.release();
+  assert.equal(semaphore.value, 2);
+  const bounded = new BoundedSemaphore(1);
+  bounded.tryAcquire()!.release();
+  assert.equal(bounded.value, 1);
+});
+
+Deno.test("Semaphore.waiting counts blocked acquire() and run() calls, not cancelled ones", async () => {
+  const semaphore = new Semaphore(0);
+  const controller = new AbortController();
+  const a = semaphore.acquire();
+  const b = semaphore.run(() => "b");
+  const c = semaphore.acquire({ signal: controller.signal });
+  assert.equal(semaphore.waiting, 3);
+  controller.abort();
+  await assert.rejects(c, CancelledError);
+  assert.equal(semaphore.waiting, 2);
+  semaphore.release();
+  assert.equal(semaphore.waiting, 1);
+  (await a).release(); // the permit passes on to b
+  assert.equal(await b, "b");
+  assert.equal(semaphore.waiting, 0);
+  assert.equal(semaphore.value, 1);
+});
