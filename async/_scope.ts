@@ -57,6 +57,8 @@ export const childOf: unique symbol = Symbol("aio.childOf");
 export const addListener: unique symbol = Symbol("aio.addListener");
 /** @ignore Unregisters a pending await. */
 export const removeListener: unique symbol = Symbol("aio.removeListener");
+/** @ignore Lets a TaskGroup or TaskSet hear of its task's end cheaply. */
+export const setOwner: unique symbol = Symbol("aio.setOwner");
 
 function notify(listener: CancelListener, error: unknown): void {
   if (typeof listener === "function") listener(error);
@@ -117,6 +119,15 @@ export function currentScope(): CancelScope | undefined {
 }
 
 /**
+ * Calls `fn(arg)` outside every scope: for the undo of a cancelled wait, so
+ * that the work it starts (a cancel request, say) is not itself cancelled by
+ * whatever scope the canceller runs in.
+ */
+export function runOutside<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R {
+  return storage.exit(fn, a, b);
+}
+
+/**
  * Turns a cancellation reason into what awaits reject with: a
  * {@linkcode CancelledError} for no reason, a message or a plain
  * `AbortError`; the reason itself when the user gave an error of their own.
@@ -160,16 +171,51 @@ export function isThenable<T>(value: unknown): value is PromiseLike<T> {
 }
 
 /**
- * Whether `error` is a cancellation rather than a failure: a
- * {@linkcode CancelledError}, or the very reason a cancelled scope rejects
+ * Whether `error` is a cancellation rather than a failure, seen from
+ * `scope`: a {@linkcode CancelledError}, or the very reason `scope` rejects
  * its awaits with (a user's abort reason).
  */
-export function isCancellation(
+export function isCancellationIn(
   error: unknown,
   scope: CancelScope | undefined,
 ): boolean {
   return error instanceof CancelledError ||
     (scope !== undefined && scope.cancelled && error === scope.reason);
+}
+
+/**
+ * Whether `error` is a cancellation rather than a failure — what `TaskGroup`
+ * asks of every error it sees: a {@linkcode CancelledError}, or the very
+ * reason the ambient scope was cancelled with (an abort signal's reason, an
+ * error given to `cancel()`). Catch-all handlers use it to let cancellation
+ * through.
+ *
+ * @example Rethrow cancellations, handle failures
+ * ```ts
+ * import { createTask, isCancellation, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const seen: string[] = [];
+ * const task = createTask(async () => {
+ *   try {
+ *     await sleep(60_000);
+ *   } catch (error) {
+ *     if (isCancellation(error)) throw error;
+ *     seen.push("failure");
+ *   }
+ * });
+ * task.cancel();
+ * await assert.rejects(task);
+ * assert.deepEqual(seen, []);
+ * assert.equal(isCancellation(new Error("boom")), false);
+ * ```
+ *
+ * @param error What was caught.
+ * @returns Whether it is a cancellation to let propagate.
+ */
+export function isCancellation(error: unknown): boolean {
+  return error instanceof CancelledError ||
+    (liveCancelled !== 0 && isCancellationIn(error, storage.getStore()));
 }
 
 /** Options for {@linkcode CancelScope}. */
@@ -183,6 +229,13 @@ export interface CancelScopeOptions {
   shield?: boolean;
   /** Cancels the scope when aborted; awaits inside reject with its reason. */
   signal?: AbortSignal;
+  /**
+   * The scope to nest this one in: the ambient scope by default, `null` for
+   * a root scope that no enclosing cancellation reaches — for a long-lived
+   * owner (a pool, a session) whose background work must outlive the code
+   * that happened to start it.
+   */
+  parent?: CancelScope | null;
 }
 
 // State bits of a scope, in one small integer to keep scopes small: a task
@@ -290,15 +343,22 @@ export class CancelScope {
   }
 
   /**
-   * Makes a scope nested in the ambient one. It starts counting its deadline
-   * at once.
+   * Makes a scope nested in the ambient one (or in `options.parent`; in none
+   * for `parent: null`). It starts counting its deadline at once.
    *
-   * @param options Deadline, shield and an external signal.
+   * @param options Deadline, shield, an external signal and the parent.
    */
   constructor(options?: CancelScopeOptions) {
     let parent = CancelScope.#nextParent;
-    if (parent === undefined) parent = storage.getStore();
-    else CancelScope.#nextParent = undefined;
+    if (parent !== undefined) CancelScope.#nextParent = undefined;
+    else if (options?.parent === undefined) parent = storage.getStore();
+    else if (options.parent instanceof CancelScope) parent = options.parent;
+    else if (options.parent !== null) {
+      throw new TypeError(
+        `Cannot create a CancelScope: 'parent' must be a CancelScope or null, got ${typeof options
+          .parent}`,
+      );
+    }
     const deadline = options?.deadline ?? Infinity;
     if (typeof deadline !== "number" || Number.isNaN(deadline)) {
       throw new TypeError(

@@ -10,10 +10,14 @@ import {
   type CancelScopeOptions,
   currentScope,
   exitScope,
+  isCancellation,
+  isThenable,
   rejection,
   removeListener,
+  runOutside,
   toCancelError,
 } from "./_scope.ts";
+import { reportException } from "./_report.ts";
 
 export {
   ambientCancelled,
@@ -21,6 +25,7 @@ export {
   CancelScope,
   type CancelScopeOptions,
   currentScope,
+  isCancellation,
 };
 
 /** Options shared by every await of this library. */
@@ -70,6 +75,14 @@ export function currentSignal(): AbortSignal {
  * Settle-once: after {@linkcode Waiter.resolve} or `reject`, cancellation no
  * longer applies; a cancellation that comes first calls `withdraw`, then
  * rejects the promise.
+ *
+ * Cancel = ask, then wait: when the operation a wait stands for cannot stop
+ * at once (a query the server must confirm cancelled, a worker that must be
+ * terminated), `withdraw` returns a promise of its end — Trio's `abort_fn`
+ * answering "not yet". The wait is then *cancelling*: `resolve`/`reject` are
+ * ignored, and the promise rejects with the cancellation error only once that
+ * promise settles (either way). So a task, and the TaskGroup around it, ends
+ * only once the work underneath has really stopped.
  *
  * @example A wait that a producer hands a value to
  * ```ts
@@ -171,19 +184,45 @@ export abstract class Waiter<T> implements EventListenerObject {
   /**
    * Called once, synchronously, when the wait is cancelled before it ended:
    * leave the line, so that what would have been handed to this waiter goes
-   * to the next one.
+   * to the next one. It runs outside every cancel scope, so that awaits it
+   * starts are not cancelled in turn. Return a promise when the operation
+   * stops only later: the wait rejects once it settles.
    *
    * @param error What the wait is about to reject with.
+   * @returns Nothing, or a promise of the operation's end.
    */
-  protected abstract withdraw(error: unknown): void;
+  protected abstract withdraw(error: unknown): void | PromiseLike<unknown>;
 
   /** @ignore The scope's cancel listener. */
   onCancel(error: unknown): void {
     const resolve = this.#resolve;
     if (resolve === undefined) return;
     this.#end();
-    this.withdraw(error);
-    resolve(rejection(error));
+    let stopped: unknown;
+    try {
+      stopped = runOutside(Waiter.#withdraw, this as Waiter<unknown>, error);
+    } catch (e) {
+      // A broken withdrawal must not keep the wait from ending.
+      reportException({
+        message: "A cancelled wait's withdraw threw",
+        error: e,
+      });
+    }
+    const rejected = rejection(error);
+    if (isThenable(stopped)) {
+      const end = () => resolve(rejected);
+      try {
+        stopped.then(end, end);
+      } catch {
+        end();
+      }
+    } else {
+      resolve(rejected);
+    }
+  }
+
+  static #withdraw(waiter: Waiter<unknown>, error: unknown): unknown {
+    return waiter.withdraw(error);
   }
 
   /** @ignore The signal's abort listener. */
@@ -211,20 +250,32 @@ export abstract class Waiter<T> implements EventListenerObject {
 
 // suspend's waiter: the undo function `setup` returned is its withdrawal.
 class SetupWaiter<T> extends Waiter<T> {
-  undo: ((error: unknown) => void) | void = undefined;
-  protected withdraw(error: unknown): void {
-    if (this.undo) this.undo(error);
+  undo: Undo = undefined;
+  protected withdraw(error: unknown): void | PromiseLike<unknown> {
+    // Any thenable the undo returns is waited for; other values are ignored.
+    if (this.undo) return this.undo(error) as void | PromiseLike<unknown>;
   }
 }
+
+/**
+ * What {@linkcode suspend}'s `setup` returns: how to stop the wait on
+ * cancellation, optionally with a promise of when it has really stopped.
+ */
+export type Undo = ((error: unknown) => unknown) | void;
 
 /**
  * Low-level: a cancellable wait on a callback API. Returns a promise that
  * `setup` settles through `resolve`/`reject`, and that rejects instead when the
  * ambient scope is cancelled or `options.signal` aborts first — at once if
  * either already is. On cancellation, the function `setup` returned is called
- * first (synchronously) so the caller can withdraw its waiter; once `resolve`
- * or `reject` has been called, cancellation no longer applies. For a hot path,
- * subclass {@linkcode Waiter} instead: it saves the closures.
+ * first (synchronously, outside every scope) so the caller can withdraw its
+ * waiter; once `resolve` or `reject` has been called, cancellation no longer
+ * applies. For a hot path, subclass {@linkcode Waiter} instead: it saves the
+ * closures.
+ *
+ * If the operation cannot stop at once, the undo function returns a promise
+ * of its end (Trio's `abort_fn` answering "not yet"): the wait rejects only
+ * once that promise settles, and `resolve`/`reject` are ignored meanwhile.
  *
  * @example A cancellable wait on a callback API
  * ```ts
@@ -238,6 +289,24 @@ class SetupWaiter<T> extends Waiter<T> {
  * assert.equal(value, 42);
  * ```
  *
+ * @example Cancel = ask, then wait for the operation to stop
+ * ```ts
+ * import { CancelledError, createTask, sleep, suspend } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const log: string[] = [];
+ * const task = createTask(() =>
+ *   suspend<void>(() => async () => {
+ *     await sleep(5); // e.g. the server confirming the cancel request
+ *     log.push("stopped");
+ *   })
+ * );
+ * await sleep(1);
+ * task.cancel();
+ * await assert.rejects(task, CancelledError);
+ * assert.deepEqual(log, ["stopped"]); // the task ended after the operation
+ * ```
+ *
  * @param setup Starts the wait; returns what to undo on cancellation.
  * @param options Cancellation.
  * @returns A promise of the value passed to `resolve`.
@@ -246,7 +315,7 @@ export function suspend<T>(
   setup: (
     resolve: (value: T) => void,
     reject: (error: unknown) => void,
-  ) => ((error: unknown) => void) | void,
+  ) => Undo,
   options?: SignalOptions,
 ): Promise<T> {
   const waiter = new SetupWaiter<T>();

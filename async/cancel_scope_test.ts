@@ -7,12 +7,14 @@ import {
   createTask,
   currentScope,
   currentSignal,
+  isCancellation,
   shield,
   sleep,
   suspend,
   TaskGroup,
   timeout,
   TimeoutError,
+  Waiter,
 } from "./mod.ts";
 
 // Awaits `leaf` `depth` calls deep, passing no signal by hand.
@@ -335,4 +337,182 @@ Deno.test("shield of a function that returns a task waits for the task even in a
     value = await shield(() => task);
   });
   assert.equal(value, 7);
+});
+
+// A wait whose undo answers "not yet": the operation stops when `stop` is
+// resolved (as a server confirming a CancelRequest would).
+function deferredWait(log: string[]) {
+  const stop = Promise.withResolvers<void>();
+  const asked = Promise.withResolvers<void>();
+  let late: ((value: string) => void) | undefined;
+  const wait = () =>
+    suspend<string>((resolve) => {
+      late = resolve;
+      return () => {
+        log.push("asked to stop");
+        asked.resolve();
+        return stop.promise.then(() => log.push("stopped"));
+      };
+    });
+  return { stop, asked, wait, resolveLate: (v: string) => late!(v) };
+}
+
+Deno.test("suspend: an undo that returns a promise defers the rejection until it settles, ignoring resolve meanwhile", async () => {
+  const log: string[] = [];
+  const op = deferredWait(log);
+  const scope = new CancelScope();
+  const done = scope.run(async () => {
+    try {
+      await op.wait();
+    } catch (e) {
+      log.push(e instanceof CancelledError ? "rejected" : "other");
+      throw e;
+    }
+  });
+  await checkpoint();
+  scope.cancel();
+  await op.asked.promise;
+  op.resolveLate("too late");
+  await checkpoint();
+  assert.deepEqual(log, ["asked to stop"]);
+  op.stop.resolve();
+  await done;
+  assert.deepEqual(log, ["asked to stop", "stopped", "rejected"]);
+  assert.ok(scope.cancelledCaught);
+});
+
+Deno.test("suspend: a rejected undo promise still ends the wait with the cancellation", async () => {
+  const scope = new CancelScope();
+  let seen: unknown;
+  const done = scope.run(async () => {
+    try {
+      await suspend<void>(() => () => Promise.reject(new Error("undo failed")));
+    } catch (e) {
+      seen = e;
+    }
+  });
+  await checkpoint();
+  scope.cancel();
+  await done;
+  assert.ok(seen instanceof CancelledError);
+});
+
+Deno.test("Waiter.withdraw may return a promise: the wait rejects once it settles", async () => {
+  const stop = Promise.withResolvers<void>();
+  class Slow extends Waiter<number> {
+    protected withdraw(): PromiseLike<void> {
+      return stop.promise;
+    }
+  }
+  const waiter = new Slow();
+  const controller = new AbortController();
+  const promise = waiter.wait({ signal: controller.signal });
+  let settled = false;
+  promise.then(() => {}, () => settled = true);
+  controller.abort();
+  assert.equal(waiter.pending, false);
+  assert.equal(waiter.resolve(1), false);
+  assert.equal(waiter.reject(new Error("x")), false);
+  await checkpoint();
+  assert.equal(settled, false);
+  stop.resolve();
+  await assert.rejects(promise, CancelledError);
+});
+
+Deno.test("a TaskGroup whose child waits on a deferred undo does not exit before the operation stops", async () => {
+  const log: string[] = [];
+  const op = deferredWait(log);
+  const group = TaskGroup.run(async (tg) => {
+    tg.createTask(op.wait);
+    await checkpoint();
+    tg.cancel();
+  }).then(() => log.push("group exited"));
+  await op.asked.promise;
+  for (let i = 0; i < 3; i++) await checkpoint();
+  assert.deepEqual(log, ["asked to stop"]);
+  op.stop.resolve();
+  await group;
+  assert.deepEqual(log, ["asked to stop", "stopped", "group exited"]);
+});
+
+Deno.test("timeout() around a deferred undo throws TimeoutError once the operation stops", async () => {
+  const log: string[] = [];
+  const op = deferredWait(log);
+  const done = timeout(5, op.wait);
+  await op.asked.promise;
+  op.stop.resolve();
+  await assert.rejects(done, TimeoutError);
+  assert.deepEqual(log, ["asked to stop", "stopped"]);
+});
+
+Deno.test("a deferred undo runs outside the cancelled scope: its own awaits are not cancelled", async () => {
+  let undoScope: unknown = "unset";
+  let undoSlept = false;
+  const task = createTask(() =>
+    suspend<void>(() => async () => {
+      undoScope = currentScope();
+      await sleep(1);
+      undoSlept = true;
+    })
+  );
+  await checkpoint();
+  task.cancel();
+  await assert.rejects(task, CancelledError);
+  assert.equal(undoScope, undefined);
+  assert.ok(undoSlept);
+});
+
+Deno.test("shield: a deferred wait inside a shield is not cancelled by the outer scope; after it, the outer cancellation applies", async () => {
+  const log: string[] = [];
+  const op = deferredWait(log);
+  let handed: string | undefined;
+  const task = createTask(async () => {
+    handed = await shield(() => op.wait());
+    await checkpoint();
+  });
+  await checkpoint();
+  task.cancel();
+  await checkpoint();
+  assert.deepEqual(log, []); // never asked to stop
+  op.resolveLate("value");
+  await assert.rejects(task, CancelledError);
+  assert.equal(handed, "value");
+});
+
+Deno.test("CancelScope({ parent: null }) is a root scope: the ambient cancellation does not reach it", async () => {
+  const outer = new CancelScope();
+  let root!: CancelScope;
+  await outer.run(async () => {
+    root = new CancelScope({ parent: null });
+    assert.equal(root.parent, undefined);
+    outer.cancel();
+    assert.equal(root.cancelled, false);
+    await root.run(() => sleep(1));
+  });
+  assert.equal(root.cancelledCaught, false);
+  const child = new CancelScope({ parent: root });
+  assert.equal(child.parent, root);
+});
+
+Deno.test("CancelScope rejects a 'parent' that is not a CancelScope or null", () => {
+  for (const parent of [42, {}, "scope"]) {
+    assert.throws(
+      // deno-lint-ignore no-explicit-any
+      () => new CancelScope({ parent: parent as any }),
+      TypeError,
+    );
+  }
+});
+
+Deno.test("isCancellation() tells a cancellation, or the ambient scope's reason, from a failure", async () => {
+  assert.equal(isCancellation(new CancelledError()), true);
+  assert.equal(isCancellation(new Error("boom")), false);
+  const reason = new Error("my reason");
+  const scope = new CancelScope();
+  await scope.run(() => {
+    assert.equal(isCancellation(reason), false);
+    scope.cancel(reason);
+    assert.equal(isCancellation(reason), true);
+    assert.equal(isCancellation(new Error("other")), false);
+  });
 });

@@ -3,10 +3,12 @@ import {
   childOf,
   enterScope,
   exitScope,
-  isCancellation,
+  isCancellationIn,
   isThenable,
+  setOwner,
 } from "./_scope.ts";
 import { suspend } from "./cancel_scope.ts";
+import { reportException, swapExceptionHandler } from "./_report.ts";
 
 /** Options for {@linkcode createTask}. */
 export interface TaskOptions {
@@ -28,16 +30,6 @@ export interface ExceptionContext {
 
 /** Receives errors that nobody else could be given. */
 export type ExceptionHandler = (context: ExceptionContext) => void;
-
-const defaultHandler: ExceptionHandler = (context) => {
-  console.error(
-    `${context.message}${
-      context.taskName === undefined ? "" : ` (task '${context.taskName}')`
-    }:`,
-    context.error,
-  );
-};
-let exceptionHandler: ExceptionHandler = defaultHandler;
 
 /**
  * Sets where errors that nobody retrieved are reported — asyncio's
@@ -66,19 +58,7 @@ export function setExceptionHandler(
       `Cannot set the exception handler: it must be a function, got ${typeof handler}`,
     );
   }
-  const previous = exceptionHandler;
-  exceptionHandler = handler ?? defaultHandler;
-  return previous;
-}
-
-/** @ignore Reports an error through the current exception handler. */
-export function reportException(context: ExceptionContext): void {
-  try {
-    exceptionHandler(context);
-  } catch (error) {
-    defaultHandler({ message: "The exception handler failed", error });
-    defaultHandler(context);
-  }
+  return swapExceptionHandler(handler);
 }
 
 // Like asyncio, a failed task whose error nobody looked at is reported when
@@ -102,8 +82,6 @@ function drainReady(): void {
 }
 
 const startTask: unique symbol = Symbol("aio.startTask");
-/** @ignore Lets a TaskGroup or TaskSet hear of its task's end cheaply. */
-export const setOwner: unique symbol = Symbol("aio.setOwner");
 
 const enum State {
   Pending,
@@ -253,7 +231,7 @@ export class Task<T> implements PromiseLike<T> {
     this.#scope[exitScope]();
     this.#failed = failed;
     this.#value = value;
-    if (failed && isCancellation(value, this.#scope)) this.#cancelled = true;
+    if (failed && isCancellationIn(value, this.#scope)) this.#cancelled = true;
     if (this.#promise !== undefined) {
       if (failed) this.#reject!(value);
       else this.#resolve!(value as T);

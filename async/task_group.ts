@@ -3,9 +3,10 @@ import {
   CancelledError,
   CancelScope,
   exitScope,
-  isCancellation,
+  isCancellationIn,
+  setOwner,
 } from "./_scope.ts";
-import { setOwner, Task, type TaskOptions } from "./task.ts";
+import { Task, type TaskOptions } from "./task.ts";
 
 /** What {@linkcode ExceptionGroup.split} and `subgroup` match errors with. */
 export type ErrorMatcher =
@@ -284,7 +285,7 @@ export class TaskGroup {
     } catch (error) {
       bodyFailed = true;
       bodyError = error;
-      if (!isCancellation(error, scope)) this.#fail(error);
+      if (!isCancellationIn(error, scope)) this.#fail(error);
     }
     this.#bodyDone = true;
     if (this.#pending > 0) {

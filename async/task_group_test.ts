@@ -36,14 +36,17 @@ class Boom extends Error {
 
 Deno.test("TaskGroup.run returns the body's result once every task is done", async () => {
   const finished: string[] = [];
+  const fastDone = Promise.withResolvers<void>();
   const result = await TaskGroup.run((tg) => {
     tg.createTask(async () => {
+      await fastDone.promise;
       await sleep(2);
       finished.push("slow");
     });
     tg.createTask(async () => {
       await checkpoint();
       finished.push("fast");
+      fastDone.resolve();
     });
     return "body";
   });

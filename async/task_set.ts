@@ -1,5 +1,7 @@
 import { suspend } from "./cancel_scope.ts";
-import { reportException, setOwner, Task, type TaskOptions } from "./task.ts";
+import { CancelScope, currentScope, exitScope, setOwner } from "./_scope.ts";
+import { reportException } from "./_report.ts";
+import { Task, type TaskOptions } from "./task.ts";
 
 /** Options for {@linkcode TaskSet}. */
 export interface TaskSetOptions {
@@ -35,10 +37,16 @@ export interface TaskSetOptions {
  * ```
  */
 export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
+  // The tasks run in this scope, made where the set was: an owner's
+  // background work belongs to the owner, not to the caller of createTask.
+  #scope = new CancelScope();
   #tasks = new Set<Task<unknown>>();
   #closed = false;
   #onError: ((error: unknown, task: Task<unknown>) => void) | undefined;
   #idle: (() => void)[] = [];
+  // Disposal awaited from one of the set's own tasks: it waits for the
+  // others only (waiting for itself would never end).
+  #lastOne: (() => void)[] = [];
   #done = (task: Task<unknown>): void => {
     this.#tasks.delete(task);
     if (!task.cancelled()) {
@@ -66,15 +74,24 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
         }
       }
     }
-    if (this.#tasks.size === 0) {
+    const size = this.#tasks.size;
+    if (size <= 1 && this.#lastOne.length > 0) {
+      const lastOne = this.#lastOne;
+      this.#lastOne = [];
+      for (const resolve of lastOne) resolve();
+    }
+    if (size === 0) {
       const idle = this.#idle;
       this.#idle = [];
       for (const resolve of idle) resolve();
+      if (this.#closed) this.#scope[exitScope]();
     }
   };
 
   /**
-   * Makes an empty set.
+   * Makes an empty set. Its tasks run in a scope nested in the ambient one
+   * here, where the set is made: cancelling this scope cancels them, the
+   * scope of the code that calls `createTask` does not.
    *
    * @param options Where task errors go.
    */
@@ -110,7 +127,7 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
         "Cannot create a task: the TaskSet is disposed; make a new one",
       );
     }
-    const task = new Task(fn, options);
+    const task = new Task(fn, options, this.#scope);
     this.#tasks.add(task as Task<unknown>);
     task[setOwner](this.#done as (task: Task<T>) => void);
     return task;
@@ -149,13 +166,33 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
     return this.#tasks.values();
   }
 
-  /** Closes the set, cancels what runs and waits for it to end. */
+  /**
+   * Closes the set, cancels what runs and waits for it to end. Called from
+   * one of the set's own tasks, it waits for the others and leaves the
+   * caller's task cancelled.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#closed = true;
-    this.cancelAll("The TaskSet was disposed");
-    if (this.#tasks.size > 0) {
-      // Not cancellable: disposal must not leave tasks behind.
+    this.#scope.cancel("The TaskSet was disposed");
+    const size = this.#tasks.size;
+    if (size === 0) {
+      this.#scope[exitScope]();
+      return;
+    }
+    // Not cancellable: disposal must not leave tasks behind.
+    if (this.#inOwnTask()) {
+      if (size > 1) {
+        await new Promise<void>((resolve) => this.#lastOne.push(resolve));
+      }
+    } else {
       await new Promise<void>((resolve) => this.#idle.push(resolve));
     }
+  }
+
+  #inOwnTask(): boolean {
+    for (let s = currentScope(); s !== undefined; s = s.parent) {
+      if (s === this.#scope) return true;
+    }
+    return false;
   }
 }

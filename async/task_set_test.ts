@@ -7,6 +7,7 @@ import {
   type Task,
 } from "./task.ts";
 import { TaskSet } from "./task_set.ts";
+import { timeout, TimeoutError } from "./timeout.ts";
 
 Deno.test("TaskSet disposed by await using cancels its running tasks and waits for their finally blocks", async () => {
   const log: string[] = [];
@@ -178,4 +179,60 @@ Deno.test("TaskSet.cancelAll() cancels every running task", async () => {
 
 Deno.test("TaskSet rejects a non-function onError with TypeError", () => {
   assert.throws(() => new TaskSet({ onError: 42 as never }), TypeError);
+});
+
+Deno.test("TaskSet runs its tasks in its own scope: a task started inside a timeout outlives the timeout", async () => {
+  await using tasks = new TaskSet();
+  const release = Promise.withResolvers<void>();
+  let task!: Task<string>;
+  await assert.rejects(
+    timeout(20, async () => {
+      task = tasks.createTask(async () => {
+        await release.promise;
+        await sleep(1); // cancelled here if the timeout reached the task
+        return "survived";
+      });
+      await sleep(60_000);
+    }),
+    TimeoutError,
+  );
+  release.resolve();
+  assert.equal(await task, "survived");
+});
+
+Deno.test("TaskSet made inside a scope: cancelling that scope cancels its tasks", async () => {
+  const scope = new CancelScope();
+  let tasks!: TaskSet;
+  const done = scope.run(async () => {
+    tasks = new TaskSet();
+    await sleep(60_000);
+  });
+  await checkpoint();
+  const task = tasks.createTask(() => sleep(60_000)); // started from outside
+  await checkpoint();
+  scope.cancel();
+  await done;
+  await assert.rejects(task, CancelledError);
+  await tasks[Symbol.asyncDispose]();
+});
+
+Deno.test("TaskSet disposed from inside one of its own tasks waits for the others, without deadlock", async () => {
+  const tasks = new TaskSet();
+  const log: string[] = [];
+  tasks.createTask(async () => {
+    try {
+      await sleep(60_000);
+    } finally {
+      log.push("other ended");
+    }
+  });
+  const disposer = tasks.createTask(async () => {
+    await checkpoint();
+    await tasks[Symbol.asyncDispose]();
+    log.push("disposed");
+  });
+  await disposer;
+  assert.deepEqual(log, ["other ended", "disposed"]);
+  assert.equal(tasks.size, 0);
+  assert.throws(() => tasks.createTask(() => {}), Error);
 });

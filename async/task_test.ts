@@ -421,3 +421,10 @@ Deno.test("Task has the given name, or a default Task-N one", async () => {
   await named;
   await unnamed;
 });
+
+Deno.test("the public surface has no internal hooks (setOwner, reportException) and has isCancellation", async () => {
+  const mod: Record<string, unknown> = await import("./mod.ts");
+  assert.equal("setOwner" in mod, false);
+  assert.equal("reportException" in mod, false);
+  assert.equal(typeof mod.isCancellation, "function");
+});

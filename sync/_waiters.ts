@@ -12,7 +12,7 @@
 // - otherwise it is one `LineWaiter` object (the core's `Waiter`), its own
 //   cancel and abort listener, which knows its slot and leaves it when
 //   cancelled: no closure per wait.
-import { rejection } from "../async/_scope.ts";
+import { rejection } from "../async/_internal.ts";
 import {
   ambientCancelled,
   currentScope,

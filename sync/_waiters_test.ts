@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { CancelledError, CancelScope } from "../async/cancel_scope.ts";
-import { rejection } from "../async/_scope.ts";
+import { rejection } from "../async/_internal.ts";
 import { park, Waiters } from "./_waiters.ts";
 
 Deno.test("Waiters shifts in FIFO order across growth and withdrawals", () => {

@@ -1,4 +1,4 @@
-import { isThenable, rejection } from "../async/_scope.ts";
+import { isThenable, rejection } from "../async/_internal.ts";
 import type { SignalOptions } from "../async/cancel_scope.ts";
 import { cancelled, park, refuse, Waiters } from "./_waiters.ts";
 
