@@ -1,0 +1,40 @@
+// The Web Worker side of a WorkerPool (isolation "worker"): runs the tasks
+// the host posts. Errors are serialised here because Deno's ErrorEvent.error
+// is null on the host's side.
+import {
+  createRunner,
+  type Fatal,
+  serializeError,
+} from "./_worker_protocol.ts";
+
+interface WorkerScope {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+  addEventListener(type: string, listener: (event: Event) => void): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+const post = (message: unknown, transfer: Transferable[]) =>
+  scope.postMessage(message, transfer);
+const handle = createRunner(post);
+scope.onmessage = (event) => handle(event.data);
+
+// An uncaught error or rejection ends the worker: the host rejects what it
+// had sent and starts a fresh one.
+const fatal = (error: unknown) => {
+  post({ fatal: "uncaught", error: serializeError(error) } satisfies Fatal, []);
+};
+scope.addEventListener("error", (event) => {
+  event.preventDefault();
+  const e = event as ErrorEvent;
+  fatal(e.error ?? new Error(e.message));
+});
+scope.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  fatal((event as PromiseRejectionEvent).reason);
+});
+// Deno.exit() in a Web Worker ends the worker silently: say so first.
+const exit = Deno.exit;
+Deno.exit = (code?: number): never => {
+  post({ fatal: "exit", code: code ?? Deno.exitCode } satisfies Fatal, []);
+  return exit(code);
+};

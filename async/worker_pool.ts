@@ -1,0 +1,947 @@
+/**
+ * A pool of workers for CPU-bound work and blocking calls — asyncio's
+ * `loop.run_in_executor` with a `ProcessPoolExecutor`, done with Web Workers
+ * or `deno` subprocesses, with real cancellation.
+ *
+ * @module
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  CancelledError,
+  CancelScope,
+  currentScope,
+  type SignalOptions,
+  Waiter,
+} from "./cancel_scope.ts";
+import {
+  deserializeError,
+  type ErrorClasses,
+  errorClasses,
+  type Fatal,
+  OK,
+  type SerializedError,
+  type Transfer,
+} from "./_worker_protocol.ts";
+import {
+  findConfig,
+  subprocess,
+  type Transport,
+  type TransportOptions,
+  webWorker,
+  workerOptionsEnabled,
+  type WorkerPermissions,
+} from "./_worker_transport.ts";
+
+export type { WorkerPermissions };
+
+/** How a pool's workers are isolated from the program and from each other. */
+export type WorkerIsolation = "worker" | "process";
+
+/** An error class a pool rebuilds errors of that `name` as. */
+// deno-lint-ignore no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
+/** Options for {@linkcode WorkerPool}. */
+export interface WorkerPoolOptions {
+  /**
+   * The most workers at once, started lazily as tasks come; defaults to
+   * `navigator.hardwareConcurrency`.
+   */
+  size?: number;
+  /**
+   * How long (ms) a worker may stay idle before it is stopped; defaults to
+   * 30 000. `Infinity` keeps workers until the pool is closed.
+   */
+  idleTimeout?: number;
+  /**
+   * The most tasks waiting for a worker; a task beyond it rejects at once
+   * with {@linkcode WorkerQueueFull} (for back-pressure, use
+   * {@linkcode WorkerPool.map}, which keeps a bounded window). Defaults to
+   * `Infinity`.
+   */
+  maxQueue?: number;
+  /**
+   * `"worker"` (the default): Web Workers — cheap to start (~20 ms), data
+   * moves by structured clone with zero-copy transfer, and cancelling a
+   * running task terminates its worker; but on Deno 2.9.6 `terminate()`
+   * does not stop a worker spinning in a loop that never yields (`while
+   * (true) {}`): it keeps a core busy and the program from exiting.
+   * `"process"`: each worker is a `deno run` subprocess with its own
+   * `--allow-*` flags (least privilege by default) — slower to start
+   * (~100 ms), data copied (no transfer), but cancelling kills the process
+   * with SIGKILL, so any task, however stuck, really stops. Needs
+   * `--allow-run` for `Deno.execPath()`.
+   */
+  isolation?: WorkerIsolation;
+  /**
+   * The workers' permissions. For process workers, the `--allow-*` flags
+   * (none by default: the worker module and its static imports load without
+   * permissions). For Web Workers, `"inherit"` (the default) or Deno's
+   * worker permissions, which need `--unstable-worker-options`: without
+   * it, the pool rejects its tasks with a `TypeError` (Deno would exit the
+   * program instead).
+   */
+  permissions?: "inherit" | WorkerPermissions;
+  /**
+   * Error classes to rebuild worker errors as, by their `name` (the
+   * built-in ones are always known). Others come back as `Error` with the
+   * worker's `name`.
+   */
+  errorClasses?: Iterable<ErrorClass>;
+  /**
+   * The `deno.json` a process worker runs with; by default the one found
+   * walking up from the module's folder, so that its imports resolve.
+   */
+  config?: string;
+  /** A name for the workers, in their error messages and debuggers. */
+  name?: string;
+}
+
+/** Options for {@linkcode WorkerPool.run}. */
+export interface WorkerRunOptions extends SignalOptions {
+  /**
+   * `ArrayBuffer`s (or other transferables) in the arguments to move to
+   * the worker instead of copying: they are empty (`byteLength` 0) on the
+   * caller's side afterwards. Web Workers only; a process copies.
+   */
+  transfer?: Transferable[];
+}
+
+/** Options for {@linkcode WorkerPool.map}. */
+export interface WorkerMapOptions extends SignalOptions {
+  /** Yield results in input order (the default) or as they complete. */
+  ordered?: boolean;
+  /** The most tasks in flight at once; defaults to 4 × the pool's size. */
+  window?: number;
+}
+
+/**
+ * A worker crashed, exited or could not load its module while it had the
+ * task: the task may or may not have run. The worker was replaced.
+ *
+ * @example Usage
+ * ```ts
+ * import { WorkerError } from "@aio/std/async/worker-pool";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new WorkerError("Cannot finish 'fib': the worker exited");
+ * assert.equal(error.name, "WorkerError");
+ * ```
+ */
+export class WorkerError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What happened, to which task.
+   * @param options The worker's error as `cause`, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerError";
+  }
+}
+
+/**
+ * A task was refused because the pool's queue holds `maxQueue` tasks.
+ *
+ * @example Usage
+ * ```ts
+ * import { WorkerQueueFull } from "@aio/std/async/worker-pool";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new WorkerQueueFull("full").name, "WorkerQueueFull");
+ * ```
+ */
+export class WorkerQueueFull extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message Which pool, how full.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "WorkerQueueFull";
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+
+/** The names of `M`'s exported functions. */
+export type FunctionName<M> =
+  & {
+    [K in keyof M]: M[K] extends AnyFunction ? K : never;
+  }[keyof M]
+  & string;
+
+/** What a worker function's call resolves to on the caller's side. */
+export type WorkerResult<R> = Awaited<R> extends Transfer<infer T> ? T
+  : Awaited<R>;
+
+/** The arguments of `M[K]`. */
+export type WorkerArgs<M, K extends keyof M> = M[K] extends AnyFunction
+  ? Parameters<M[K]>
+  : never;
+
+/** The result of `M[K]`. */
+export type WorkerReturn<M, K extends keyof M> = M[K] extends AnyFunction
+  ? WorkerResult<ReturnType<M[K]>>
+  : never;
+
+// Task states.
+const QUEUED = 0;
+const RUNNING = 1;
+const DONE = 2;
+
+// The most tasks in one message: enough to make the per-message cost
+// vanish for tiny tasks, small enough to keep workers evenly loaded.
+const MAX_BATCH = 512;
+
+/** One task: its own cancellable wait (see Waiter). */
+class Job extends Waiter<unknown> {
+  state = QUEUED;
+  slot: Slot | undefined = undefined;
+  // Whether the caller can cancel it (a scope or a signal): such a task is
+  // sent alone to an idle worker, so that cancelling it terminates only it.
+  cancellable = false;
+  constructor(
+    readonly pool: WorkerPool<unknown>,
+    readonly id: number,
+    readonly name: string | [string],
+    readonly args: unknown[],
+    readonly transfer: Transferable[] | undefined,
+    readonly label: string,
+  ) {
+    super();
+  }
+  protected withdraw(): void | Promise<void> {
+    return this.pool[withdraw](this);
+  }
+}
+
+/** One worker and what it was sent, in order. */
+interface Slot {
+  transport: Transport;
+  jobs: Job[];
+  head: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  alive: boolean;
+}
+
+const withdraw: unique symbol = Symbol("aio.workerPool.withdraw");
+
+let poolCount = 0;
+
+/**
+ * A pool of workers running the exported functions of one module (or
+ * self-contained functions, with {@linkcode WorkerPool.exec}) — asyncio's
+ * `run_in_executor` on a `ProcessPoolExecutor`, workerpool's and piscina's
+ * job. Workers start lazily up to `size`; tasks wait in a FIFO queue and
+ * are sent in batches, so tiny tasks are not bound by the per-message cost.
+ *
+ * Every call is an await like any other of this library: cancelling its
+ * scope (a timeout, a TaskGroup whose sibling failed) or aborting its
+ * `signal` removes a queued task, or terminates the worker running it and
+ * starts a fresh one; the call rejects with the cancellation error once the
+ * worker has stopped. Errors thrown in the worker come back with their
+ * `name`, `message`, `stack` and `cause`, as their class when it is built
+ * in or listed in `errorClasses`.
+ *
+ * @example Run a module's exports on a pool
+ * ```ts
+ * import { WorkerPool } from "@aio/std/async/worker-pool";
+ * import assert from "node:assert/strict";
+ *
+ * const url = "data:text/javascript,export const square = (x) => x * x;";
+ * await using pool = new WorkerPool<{ square(x: number): number }>(url, {
+ *   size: 2,
+ * });
+ * assert.equal(await pool.run("square", [7]), 49);
+ * const squares = [];
+ * for await (const y of pool.map("square", [1, 2, 3])) squares.push(y);
+ * assert.deepEqual(squares, [1, 4, 9]);
+ * ```
+ *
+ * @typeParam M The module's type, `typeof import("./work.ts")`.
+ */
+export class WorkerPool<M = Record<string, AnyFunction>>
+  implements AsyncDisposable {
+  #module: string | null;
+  #size: number;
+  #idleTimeout: number;
+  #maxQueue: number;
+  #isolation: WorkerIsolation;
+  #transportOptions: TransportOptions;
+  #classes: ErrorClasses;
+  #label: string;
+  #refusal: Error | undefined = undefined;
+
+  #queue: (Job | undefined)[] = [];
+  #queueHead = 0;
+  #queued = 0;
+  #slots = new Set<Slot>();
+  #idle: Slot[] = [];
+  #nextId = 0;
+  #pumpScheduled = false;
+  #running = 0;
+
+  #closing = false;
+  #closed: Promise<void> | undefined = undefined;
+  #drained: (() => void) | undefined = undefined;
+  #stopping = new Set<Promise<void>>();
+
+  // The pool's own scope: its dispatcher and workers run there, not in the
+  // scope of whichever caller happened to start them.
+  #scope = new CancelScope({ parent: null });
+  #inScope: <R>(fn: () => R) => R;
+  #end!: () => void;
+
+  /**
+   * Makes a pool; no worker starts until the first task.
+   *
+   * @param module The worker module's URL (a file next to the caller:
+   *   `new URL("./work.ts", import.meta.url)`), or `null` for a pool that
+   *   only runs functions given to {@linkcode WorkerPool.exec}.
+   * @param options Size, isolation, permissions, queue bound.
+   */
+  constructor(module: string | URL | null, options: WorkerPoolOptions = {}) {
+    const size = options.size ?? navigator.hardwareConcurrency ?? 1;
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(
+        `Cannot make a worker pool: 'size' must be an integer >= 1, got ${size}`,
+      );
+    }
+    const idleTimeout = options.idleTimeout ?? 30_000;
+    if (!(idleTimeout >= 0)) {
+      throw new RangeError(
+        `Cannot make a worker pool: 'idleTimeout' must be a number >= 0, got ${idleTimeout}`,
+      );
+    }
+    const maxQueue = options.maxQueue ?? Infinity;
+    if (!(maxQueue >= 0)) {
+      throw new RangeError(
+        `Cannot make a worker pool: 'maxQueue' must be a number >= 0, got ${maxQueue}`,
+      );
+    }
+    const isolation = options.isolation ?? "worker";
+    if (isolation !== "worker" && isolation !== "process") {
+      throw new TypeError(
+        `Cannot make a worker pool: 'isolation' must be "worker" or "process", got ${
+          String(isolation)
+        }`,
+      );
+    }
+    if (
+      module !== null && typeof module !== "string" && !(module instanceof URL)
+    ) {
+      throw new TypeError(
+        `Cannot make a worker pool: 'module' must be a URL, a string or null, got ${typeof module}`,
+      );
+    }
+    const href = module === null ? null : new URL(module).href;
+    const permissions = options.permissions;
+    if (
+      isolation === "worker" && permissions !== undefined &&
+      permissions !== "inherit" && !workerOptionsEnabled()
+    ) {
+      // Refuse in the tasks, not here: a pool made at start-up must not
+      // throw, and Deno would exit the process at `new Worker`.
+      this.#refusal = new TypeError(
+        'Cannot start a Web Worker with permissions: Deno needs --unstable-worker-options for that (without it, it exits the program); run with that flag, or use isolation: "process"',
+      );
+    }
+    this.#module = href;
+    this.#size = size;
+    this.#idleTimeout = idleTimeout;
+    this.#maxQueue = maxQueue;
+    this.#isolation = isolation;
+    this.#label = options.name ?? `worker-pool-${++poolCount}`;
+    this.#classes = errorClasses([
+      CancelledError,
+      WorkerError,
+      ...(options.errorClasses ?? []),
+    ]);
+    this.#transportOptions = {
+      module: href,
+      permissions,
+      name: this.#label,
+      config: isolation === "process"
+        ? options.config ?? findConfig(href)
+        : undefined,
+    };
+    let inScope!: <R>(fn: () => R) => R;
+    this.#scope.run(() => {
+      inScope = AsyncLocalStorage.snapshot();
+      return new Promise<void>((resolve) => this.#end = resolve);
+    });
+    this.#inScope = inScope;
+  }
+
+  /** The most workers at once. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** How many workers are running now. */
+  get workers(): number {
+    return this.#slots.size;
+  }
+
+  /** How many tasks wait for a worker. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** How many tasks a worker is running (or has been sent). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /**
+   * Runs the module's export `name` with `args` in a worker and resolves
+   * with its result (awaited in the worker if it is a promise).
+   *
+   * @example Cancel a task stuck in a worker
+   * ```ts
+   * import { moveOnAfter } from "@aio/std/async";
+   * import { WorkerPool } from "@aio/std/async/worker-pool";
+   * import assert from "node:assert/strict";
+   *
+   * const url = "data:text/javascript,export const wait = (ms) => " +
+   *   "new Promise((r) => setTimeout(r, ms));";
+   * await using pool = new WorkerPool(url, { size: 1 });
+   * assert.equal(await moveOnAfter(50, () => pool.run("wait", [60_000])), undefined);
+   * assert.equal(await pool.run("wait", [1]), undefined); // a fresh worker
+   * ```
+   *
+   * @param name The export to call.
+   * @param args Its arguments (structured-cloned).
+   * @param options Transfer list and cancellation.
+   * @returns The function's result.
+   */
+  run<K extends FunctionName<M>>(
+    name: K,
+    args: WorkerArgs<M, K>,
+    options?: WorkerRunOptions,
+  ): Promise<WorkerReturn<M, K>> {
+    if (typeof name !== "string") {
+      return Promise.reject(
+        new TypeError(
+          `Cannot run a worker task: 'name' must be a string, got ${typeof name}`,
+        ),
+      );
+    }
+    if (this.#module === null) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot run '${name}': the pool was made without a module; use exec(fn, args)`,
+        ),
+      );
+    }
+    return this.#submit(name, name, args, options) as Promise<
+      WorkerReturn<M, K>
+    >;
+  }
+
+  /**
+   * Runs a self-contained function in a worker, by its source (workerpool's
+   * `exec`). It must not use variables from around it — a closure's
+   * variables do not travel, and using one fails in the worker with a
+   * `ReferenceError`; pass what it needs as `args`.
+   *
+   * @example A function and its arguments
+   * ```ts
+   * import { WorkerPool } from "@aio/std/async/worker-pool";
+   * import assert from "node:assert/strict";
+   *
+   * await using pool = new WorkerPool(null, { size: 1 });
+   * assert.equal(await pool.exec((a: number, b: number) => a + b, [2, 3]), 5);
+   * ```
+   *
+   * @param fn A function whose source is an expression (an arrow, a
+   *   `function`), using only its arguments and globals.
+   * @param args Its arguments (structured-cloned).
+   * @param options Transfer list and cancellation.
+   * @returns The function's result.
+   */
+  exec<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    args?: A,
+    options?: WorkerRunOptions,
+  ): Promise<WorkerResult<R>> {
+    if (typeof fn !== "function") {
+      return Promise.reject(
+        new TypeError(
+          `Cannot run a function in a worker: 'fn' must be a function, got ${typeof fn}`,
+        ),
+      );
+    }
+    const label = fn.name || "anonymous function";
+    return this.#submit(
+      [String(fn)],
+      label,
+      args ?? [],
+      options,
+    ) as Promise<WorkerResult<R>>;
+  }
+
+  /**
+   * Calls `name` once per input (the input as its one argument), at most
+   * `window` tasks at a time — `Executor.map`, back-pressured: a slow
+   * consumer holds the inputs back. Leaving the loop early cancels what is
+   * still in flight.
+   *
+   * @example Map in input order
+   * ```ts
+   * import { WorkerPool } from "@aio/std/async/worker-pool";
+   * import assert from "node:assert/strict";
+   *
+   * const url = "data:text/javascript,export const double = (x) => 2 * x;";
+   * await using pool = new WorkerPool<{ double(x: number): number }>(url, {
+   *   size: 2,
+   * });
+   * const out = [];
+   * for await (const y of pool.map("double", [1, 2, 3, 4])) out.push(y);
+   * assert.deepEqual(out, [2, 4, 6, 8]);
+   * ```
+   *
+   * @param name The export to call.
+   * @param inputs The inputs, sync or async iterable.
+   * @param options Order, window and cancellation.
+   * @returns The results.
+   */
+  async *map<K extends FunctionName<M>>(
+    name: K,
+    inputs: Iterable<WorkerArgs<M, K>[0]> | AsyncIterable<WorkerArgs<M, K>[0]>,
+    options?: WorkerMapOptions,
+  ): AsyncGenerator<WorkerReturn<M, K>, void, undefined> {
+    const ordered = options?.ordered ?? true;
+    const window = options?.window ?? this.#size * 4;
+    if (!Number.isInteger(window) || window < 1) {
+      throw new RangeError(
+        `Cannot map over a worker pool: 'window' must be an integer >= 1, got ${window}`,
+      );
+    }
+    const controller = new AbortController();
+    const signal = options?.signal === undefined
+      ? controller.signal
+      : AbortSignal.any([controller.signal, options.signal]);
+    type Entry = { promise: Promise<[Entry, WorkerReturn<M, K>]> };
+    const inFlight = new Set<Entry>();
+    const order: Entry[] = [];
+    const iterator = Symbol.asyncIterator in inputs
+      ? (inputs as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (inputs as Iterable<unknown>)[Symbol.iterator]();
+    let exhausted = false;
+    try {
+      while (true) {
+        while (!exhausted && inFlight.size < window) {
+          const next = await iterator.next();
+          if (next.done) {
+            exhausted = true;
+            break;
+          }
+          const entry = {} as Entry;
+          const run = this.run(name, [next.value] as WorkerArgs<M, K>, {
+            signal,
+          });
+          entry.promise = run.then((value) => [entry, value]);
+          entry.promise.catch(() => {}); // awaited below, or abandoned
+          inFlight.add(entry);
+          order.push(entry);
+        }
+        if (inFlight.size === 0) return;
+        const [done, value] = ordered
+          ? await order[0].promise
+          : await Promise.race([...inFlight].map((e) => e.promise));
+        inFlight.delete(done);
+        order.splice(order.indexOf(done), 1);
+        yield value;
+      }
+    } finally {
+      if (inFlight.size > 0) {
+        controller.abort(new CancelledError("The map was left early"));
+        await Promise.allSettled([...inFlight].map((e) => e.promise));
+      }
+      if (!exhausted) await iterator.return?.();
+    }
+  }
+
+  #submit(
+    name: string | [string],
+    label: string,
+    args: unknown,
+    options: WorkerRunOptions | undefined,
+  ): Promise<unknown> {
+    if (!Array.isArray(args)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot run '${label}' in a worker: 'args' must be an array, got ${typeof args}`,
+        ),
+      );
+    }
+    const transfer = options?.transfer;
+    if (transfer !== undefined && !Array.isArray(transfer)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot run '${label}' in a worker: 'transfer' must be an array, got ${typeof transfer}`,
+        ),
+      );
+    }
+    if (this.#closing) {
+      return Promise.reject(
+        new Error(
+          `Cannot run '${label}': the worker pool ${this.#label} is closed`,
+        ),
+      );
+    }
+    if (this.#refusal !== undefined) return Promise.reject(this.#refusal);
+    if (this.#queued >= this.#maxQueue) {
+      return Promise.reject(
+        new WorkerQueueFull(
+          `Cannot run '${label}': the queue of worker pool ${this.#label} is full (${this.#maxQueue} tasks waiting); wait for some to finish, raise maxQueue, or use map()`,
+        ),
+      );
+    }
+    const job = new Job(
+      this as WorkerPool<unknown>,
+      this.#nextId++,
+      name,
+      args,
+      transfer,
+      label,
+    );
+    const promise = job.wait(options);
+    if (!job.pending) return promise; // already cancelled
+    job.cancellable = options?.signal !== undefined ||
+      currentScope() !== undefined;
+    this.#queue.push(job);
+    this.#queued++;
+    if (!this.#pumpScheduled) {
+      // Tasks submitted together go out together: one batch, not one each.
+      this.#pumpScheduled = true;
+      queueMicrotask(() => this.#inScope(() => this.#pump()));
+    }
+    return promise;
+  }
+
+  #pump(): void {
+    this.#pumpScheduled = false;
+    while (this.#queued > 0) {
+      let slot = this.#idle.pop();
+      if (slot === undefined) {
+        if (this.#slots.size >= this.#size || this.#refusal) break;
+        slot = this.#spawn();
+        if (slot === undefined) break;
+      }
+      this.#dispatch(slot);
+    }
+    if (this.#queued === 0 && this.#running === 0) this.#drained?.();
+  }
+
+  #shift(): Job | undefined {
+    const queue = this.#queue;
+    while (this.#queueHead < queue.length) {
+      const job = queue[this.#queueHead];
+      queue[this.#queueHead++] = undefined;
+      if (job !== undefined && job.state === QUEUED) {
+        if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
+          this.#queue = queue.slice(this.#queueHead);
+          this.#queueHead = 0;
+        }
+        this.#queued--;
+        return job;
+      }
+    }
+    return undefined;
+  }
+
+  #peek(): Job | undefined {
+    const queue = this.#queue;
+    for (let i = this.#queueHead; i < queue.length; i++) {
+      const job = queue[i];
+      if (job !== undefined && job.state === QUEUED) return job;
+    }
+    return undefined;
+  }
+
+  #spawn(): Slot | undefined {
+    const slot: Slot = {
+      transport: undefined as unknown as Transport,
+      jobs: [],
+      head: 0,
+      timer: undefined,
+      alive: true,
+    };
+    const events = {
+      message: (data: unknown[]) => this.#onResults(slot, data),
+      fatal: (reason: Fatal) => this.#onFatal(slot, reason),
+    };
+    try {
+      slot.transport = this.#isolation === "process"
+        ? subprocess(this.#transportOptions, events)
+        : webWorker(this.#transportOptions, events);
+    } catch (error) {
+      // No worker can start (no --allow-run, say): refuse what waits.
+      let job: Job | undefined;
+      while ((job = this.#shift()) !== undefined) {
+        job.state = DONE;
+        job.reject(
+          new WorkerError(
+            `Cannot run '${job.label}': a worker of ${this.#label} could not start: ${
+              (error as Error)?.message ?? error
+            }`,
+            { cause: error },
+          ),
+        );
+      }
+      return undefined;
+    }
+    this.#slots.add(slot);
+    return slot;
+  }
+
+  #dispatch(slot: Slot): void {
+    if (slot.timer !== undefined) {
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+    }
+    const first = this.#shift()!;
+    const batch: Job[] = [first];
+    if (!first.cancellable) {
+      const limit = Math.min(
+        MAX_BATCH,
+        Math.ceil((this.#queued + 1) / this.#size),
+      );
+      while (batch.length < limit) {
+        const next = this.#peek();
+        if (next === undefined || next.cancellable) break;
+        batch.push(this.#shift()!);
+      }
+    }
+    const message: unknown[] = [];
+    let transfer: Transferable[] = [];
+    for (const job of batch) {
+      message.push(job.id, job.name, job.args);
+      if (job.transfer !== undefined) transfer = transfer.concat(job.transfer);
+    }
+    try {
+      slot.transport.send(message, transfer);
+      for (const job of batch) this.#start(slot, job);
+      return;
+    } catch (error) {
+      if (batch.length === 1) {
+        this.#refuse(first, error);
+        this.#idle.push(slot);
+        return;
+      }
+    }
+    // A value did not clone: send one by one, so only its task fails.
+    for (const job of batch) {
+      try {
+        slot.transport.send([job.id, job.name, job.args], job.transfer ?? []);
+        this.#start(slot, job);
+      } catch (error) {
+        this.#refuse(job, error);
+      }
+    }
+    if (slot.jobs.length === slot.head) this.#idle.push(slot);
+  }
+
+  #start(slot: Slot, job: Job): void {
+    job.state = RUNNING;
+    job.slot = slot;
+    slot.jobs.push(job);
+    this.#running++;
+  }
+
+  #refuse(job: Job, error: unknown): void {
+    job.state = DONE;
+    job.reject(
+      new TypeError(
+        `Cannot run '${job.label}' in a worker: its arguments cannot be structured-cloned (${
+          (error as Error)?.message ?? error
+        })`,
+        { cause: error },
+      ),
+    );
+  }
+
+  #onResults(slot: Slot, data: unknown[]): void {
+    if (!slot.alive) return;
+    const jobs = slot.jobs;
+    for (let i = 0; i < data.length; i += 3) {
+      const job = jobs[slot.head];
+      if (job === undefined || job.id !== data[i]) continue; // cannot happen
+      jobs[slot.head++] = undefined as unknown as Job;
+      job.state = DONE;
+      job.slot = undefined;
+      this.#running--;
+      if (data[i + 1] === OK) job.resolve(data[i + 2]);
+      else {
+        job.reject(
+          deserializeError(data[i + 2] as SerializedError, this.#classes),
+        );
+      }
+    }
+    if (slot.head === jobs.length) {
+      jobs.length = 0;
+      slot.head = 0;
+      this.#idle.push(slot);
+      if (this.#queued > 0) this.#inScope(() => this.#pump());
+      else {
+        this.#armIdle(slot);
+        if (this.#running === 0) this.#drained?.();
+      }
+    }
+  }
+
+  #armIdle(slot: Slot): void {
+    if (this.#idleTimeout === Infinity || this.#closing) return;
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      const i = this.#idle.indexOf(slot);
+      if (i < 0) return;
+      this.#idle.splice(i, 1);
+      this.#retire(slot, slot.transport.close());
+    }, this.#idleTimeout);
+  }
+
+  // Forgets a worker; `stopping` is its end, which close() waits for.
+  #retire(slot: Slot, stopping: Promise<void>): Promise<void> {
+    slot.alive = false;
+    if (slot.timer !== undefined) clearTimeout(slot.timer);
+    this.#slots.delete(slot);
+    const i = this.#idle.indexOf(slot);
+    if (i >= 0) this.#idle.splice(i, 1);
+    this.#stopping.add(stopping);
+    stopping.finally(() => this.#stopping.delete(stopping));
+    return stopping;
+  }
+
+  // Rejects what a lost worker had and forgets it.
+  #fail(slot: Slot, error: (job: Job) => unknown): void {
+    for (let i = slot.head; i < slot.jobs.length; i++) {
+      const job = slot.jobs[i];
+      job.state = DONE;
+      job.slot = undefined;
+      this.#running--;
+      job.reject(error(job));
+    }
+    slot.jobs.length = 0;
+    slot.head = 0;
+  }
+
+  #onFatal(slot: Slot, reason: Fatal): void {
+    if (!slot.alive) return;
+    this.#retire(slot, slot.transport.kill());
+    const cause = reason.error === undefined
+      ? undefined
+      : deserializeError(reason.error, this.#classes);
+    const detail = cause instanceof Error
+      ? `${cause.name}: ${cause.message}`
+      : String(cause);
+    this.#fail(slot, (job) => {
+      let message: string;
+      if (reason.fatal === "load") {
+        message = `Cannot run '${job.label}': the worker module ${
+          this.#module ?? ""
+        } failed to load: ${detail}`;
+      } else if (reason.fatal === "exit") {
+        message =
+          `Cannot finish '${job.label}': the worker of ${this.#label} exited${
+            reason.signal
+              ? ` (killed by ${reason.signal})`
+              : ` with code ${reason.code ?? 0}`
+          } before the task was done (Deno.exit() in a worker?)`;
+      } else {
+        message =
+          `Cannot finish '${job.label}': the worker of ${this.#label} crashed with an uncaught ${detail}`;
+      }
+      return new WorkerError(
+        message,
+        cause === undefined ? undefined : { cause },
+      );
+    });
+    if (this.#queued > 0) this.#inScope(() => this.#pump());
+    else if (this.#running === 0) this.#drained?.();
+  }
+
+  /** @ignore Cancels one task: the seam of deferred cancellation. */
+  [withdraw](job: Job): void | Promise<void> {
+    if (job.state === QUEUED) {
+      job.state = DONE;
+      this.#queued--;
+      return;
+    }
+    const slot = job.slot;
+    if (job.state !== RUNNING || slot === undefined) return;
+    // A cancellable task runs alone on its worker: stop that worker, and
+    // let the wait reject once it has stopped (Waiter's deferred
+    // cancellation). A fresh worker takes over the queue.
+    job.state = DONE;
+    job.slot = undefined;
+    this.#running--;
+    const stopped = this.#retire(slot, slot.transport.kill());
+    this.#fail(slot, (other) =>
+      new WorkerError(
+        `Cannot finish '${other.label}': its worker was stopped to cancel '${job.label}'`,
+      ));
+    if (this.#queued > 0 && !this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      queueMicrotask(() => this.#inScope(() => this.#pump()));
+    }
+    if (this.#queued === 0 && this.#running === 0) this.#drained?.();
+    return stopped;
+  }
+
+  /**
+   * Stops taking tasks, waits for the queued and running ones to finish,
+   * then stops every worker. Idempotent.
+   *
+   * @returns A promise that resolves once every worker has stopped.
+   */
+  close(): Promise<void> {
+    return this.#closed ??= this.#close(false);
+  }
+
+  async #close(now: boolean): Promise<void> {
+    this.#closing = true;
+    if (!now && (this.#queued > 0 || this.#running > 0)) {
+      await new Promise<void>((resolve) => this.#drained = resolve);
+    }
+    this.#drained = undefined;
+    for (const slot of [...this.#slots]) {
+      this.#retire(slot, now ? slot.transport.kill() : slot.transport.close());
+    }
+    while (this.#stopping.size > 0) await Promise.all([...this.#stopping]);
+    this.#end();
+    this.#scope.cancel();
+  }
+
+  /**
+   * Stops every worker now (terminated, or killed for process workers):
+   * queued and running tasks reject with {@linkcode CancelledError}. Waits
+   * until every worker has stopped.
+   *
+   * @returns A promise that resolves once every worker has stopped.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#closing = true;
+    const error = new CancelledError(
+      `The worker pool ${this.#label} was disposed`,
+    );
+    let job: Job | undefined;
+    while ((job = this.#shift()) !== undefined) {
+      job.state = DONE;
+      job.reject(error);
+    }
+    for (const slot of [...this.#slots]) {
+      this.#retire(slot, slot.transport.kill());
+      this.#fail(slot, () => error);
+    }
+    this.#drained?.();
+    await (this.#closed ??= this.#close(true));
+    while (this.#stopping.size > 0) await Promise.all([...this.#stopping]);
+  }
+}
