@@ -11,7 +11,7 @@ const entryPoints = Object.values(config.exports as Record<string, string>);
 
 // Every source file of the package (doc examples live in private files too).
 const sources: string[] = ["mod.ts"];
-for (const dir of ["async", "sync", "io", "testing"]) {
+for (const dir of ["async", "sync", "io", "testing", "lint"]) {
   try {
     for (const entry of Deno.readDirSync(dir)) {
       if (entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
