@@ -1,0 +1,484 @@
+// io/postgres.ts against a real server (one throwaway cluster for the file,
+// from testing/postgres.ts; the tests are ignored, loudly, where there is no
+// PostgreSQL, and fail instead when AIO_REQUIRE_PG=1).
+import {
+  connect,
+  type Connection,
+  ConnectionClosedError,
+  InvalidPasswordError,
+  InvalidTextRepresentationError,
+  PostgresError,
+  type PostgresFields,
+  PostgresSyntaxError,
+  QueryCanceledError,
+  UndefinedTableError,
+  UniqueViolationError,
+} from "./postgres.ts";
+import {
+  CancelledError,
+  createTask,
+  TaskGroup,
+  timeout,
+  TimeoutError,
+} from "../async/mod.ts";
+import { pgAvailable, startPostgres } from "../testing/postgres.ts";
+import assert from "node:assert/strict";
+
+const ready = await pgAvailable();
+const ignore = !ready;
+const pg = ready ? await startPostgres({ auth: "md5" }) : undefined;
+
+function open(
+  options: Parameters<typeof connect>[1] = {},
+): Promise<Connection> {
+  return connect(pg!.url, options);
+}
+
+async function backendState(pid: number): Promise<string | null> {
+  const rows = await pg!.adminQuery(
+    `SELECT state FROM pg_stat_activity WHERE pid = ${pid}`,
+  );
+  return rows[0]?.[0] ?? null;
+}
+
+function test(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, ignore }, fn);
+}
+
+test("connect() with md5 runs fetch, fetchrow, fetchval and execute", async () => {
+  await using conn = await open();
+  assert.ok(conn.pid > 0);
+  const rows = await conn.fetch(
+    "SELECT 1 AS one, 'two' AS two, $1::int AS three",
+    [3],
+  );
+  assert.deepEqual(rows, [{ one: 1, two: "two", three: 3 }]);
+  assert.deepEqual(Object.keys(rows[0]), ["one", "two", "three"]);
+  assert.deepEqual(await conn.fetchrow("SELECT 1 AS a WHERE false"), null);
+  assert.deepEqual(await conn.fetchrow("SELECT 7 AS a"), { a: 7 });
+  assert.equal(await conn.fetchval("SELECT 1 + 1"), 2);
+  assert.equal(await conn.fetchval("SELECT 1 WHERE false"), undefined);
+  assert.equal(
+    await conn.execute(
+      "CREATE TEMP TABLE e (id int); INSERT INTO e VALUES (1), (2); UPDATE e SET id = id + 1",
+    ),
+    "UPDATE 2",
+  );
+  assert.equal(
+    await conn.execute("DELETE FROM e WHERE id > $1", [2]),
+    "DELETE 1",
+  );
+  assert.equal(conn.serverParameter("client_encoding"), "UTF8");
+});
+
+test("the seed's example: create users, fetch with $1, rows by name", async () => {
+  await using conn = await open();
+  await conn.execute(
+    "CREATE TEMP TABLE users (id serial PRIMARY KEY, name text NOT NULL, age int NOT NULL)",
+  );
+  await conn.executemany("INSERT INTO users (name, age) VALUES ($1, $2)", [
+    ["ada", 36],
+    ["bob", 17],
+    ["cy", 52],
+  ]);
+  const rows = await conn.fetch(
+    "SELECT name, age FROM users WHERE age > $1 ORDER BY age",
+    [18],
+  );
+  assert.deepEqual(rows, [{ name: "ada", age: 36 }, { name: "cy", age: 52 }]);
+});
+
+test("SCRAM-SHA-256 and trust over the Unix socket; a wrong password is named", async () => {
+  await pg!.adminQuery(
+    "SET password_encryption = 'scram-sha-256'; CREATE ROLE u_scram LOGIN PASSWORD 'sc-pw'",
+  );
+  {
+    await using conn = await connect({
+      host: pg!.host,
+      port: pg!.port,
+      user: "u_scram",
+      password: "sc-pw",
+      database: "postgres",
+      sslmode: "disable",
+    });
+    assert.equal(await conn.fetchval("SELECT current_user"), "u_scram");
+    const method = await pg!.adminQuery(
+      `SELECT 1 FROM pg_authid WHERE rolname = 'u_scram' AND rolpassword LIKE 'SCRAM-SHA-256$%'`,
+    );
+    assert.equal(method.length, 1);
+  }
+  {
+    // The helper's admin role logs in with trust over the socket.
+    await using conn = await connect({
+      host: pg!.socketDir,
+      port: pg!.port,
+      user: "aio_admin",
+      database: "postgres",
+    });
+    assert.equal(await conn.fetchval("SELECT current_user"), "aio_admin");
+  }
+  await assert.rejects(
+    connect({
+      host: pg!.host,
+      port: pg!.port,
+      user: "u_scram",
+      password: "wrong",
+      database: "postgres",
+      sslmode: "disable",
+    }),
+    (error: PostgresError) => {
+      assert.ok(error instanceof InvalidPasswordError);
+      assert.equal(error.code, "28P01");
+      assert.doesNotMatch(error.message, /wrong/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    connect(pg!.url, { password: "nope" }),
+    InvalidPasswordError,
+  );
+});
+
+test("connect() reads the PG* environment variables", async () => {
+  const keys = [
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGAPPNAME",
+  ];
+  const saved = keys.map((k) => Deno.env.get(k));
+  try {
+    Deno.env.set("PGHOST", pg!.host);
+    Deno.env.set("PGPORT", String(pg!.port));
+    Deno.env.set("PGUSER", pg!.user);
+    Deno.env.set("PGPASSWORD", pg!.password);
+    Deno.env.set("PGDATABASE", pg!.database);
+    Deno.env.set("PGSSLMODE", "disable");
+    Deno.env.set("PGAPPNAME", "aio-env-test");
+    await using conn = await connect();
+    assert.equal(
+      await conn.fetchval("SELECT current_setting('application_name')"),
+      "aio-env-test",
+    );
+  } finally {
+    keys.forEach((k, i) =>
+      saved[i] === undefined ? Deno.env.delete(k) : Deno.env.set(k, saved[i]!)
+    );
+  }
+});
+
+test("server errors carry their fields and the query, never the arguments", async () => {
+  await using conn = await open();
+  await conn.execute(
+    "CREATE TEMP TABLE uq (id int CONSTRAINT uq_pk PRIMARY KEY, s text)",
+  );
+  await conn.execute("INSERT INTO uq VALUES ($1, $2)", [1, "secret-value"]);
+  const sql = "INSERT INTO uq VALUES ($1, $2)";
+  await assert.rejects(
+    conn.execute(sql, [1, "secret-value"]),
+    (error: UniqueViolationError) => {
+      assert.ok(error instanceof UniqueViolationError);
+      assert.ok(error instanceof PostgresError);
+      assert.equal(error.code, "23505");
+      assert.equal(error.severity, "ERROR");
+      assert.equal(error.table, "uq");
+      assert.equal(error.constraint, "uq_pk");
+      assert.match(error.detail!, /Key \(id\)=\(1\)/);
+      assert.equal(error.query, sql);
+      assert.doesNotMatch(error.message + String(error.query), /secret-value/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    conn.fetch("SELECT * FROM missing_table"),
+    UndefinedTableError,
+  );
+  await assert.rejects(conn.fetch("SELEC 1"), (error: PostgresSyntaxError) => {
+    assert.ok(error instanceof PostgresSyntaxError);
+    assert.equal(error.position, 1);
+    return true;
+  });
+  await assert.rejects(
+    conn.fetch("SELECT 'x'::int"),
+    InvalidTextRepresentationError,
+  );
+  // The connection is still good.
+  assert.equal(await conn.fetchval("SELECT 5"), 5);
+});
+
+test("bad arguments are refused before anything is sent; the connection still works", async () => {
+  await using conn = await open();
+  await assert.rejects(
+    conn.fetch("SELECT $1::int, $2::int", [1]),
+    /has 2 parameters \(\$1\.\.\$2\) but 1 argument was given/,
+  );
+  await assert.rejects(
+    conn.fetch("SELECT $1::int", ["abc"]),
+    /argument \$1 cannot be sent as int4: expected an integer/,
+  );
+  await assert.rejects(
+    conn.fetch("SELECT $1::int", [undefined]),
+    /argument \$1 is undefined \(use null/,
+  );
+  await assert.rejects(conn.fetch("SELECT $1::int2", [40000]), /int2's range/);
+  await assert.rejects(conn.fetch("SELECT $1::int8", [1.5]), /int8/);
+  await assert.rejects(
+    conn.fetch("SELECT $1::bool", [1]),
+    /expected a boolean/,
+  );
+  await assert.rejects(
+    conn.fetch("SELECT 1", "x" as unknown as unknown[]),
+    TypeError,
+  );
+  await assert.rejects(conn.fetch(42 as unknown as string), TypeError);
+  await assert.rejects(
+    conn.executemany("SELECT $1::int", [[1], ["zz"]]),
+    /argument \$1/,
+  );
+  assert.equal(await conn.fetchval("SELECT $1::int", [41]), 41);
+  await conn.close();
+  await assert.rejects(conn.fetch("SELECT 1"), ConnectionClosedError);
+  assert.equal(conn.closed, true);
+  await conn.close(); // idempotent
+});
+
+test("timeout() cancels the query on the server; the connection stays usable", async () => {
+  await using conn = await open();
+  const start = performance.now();
+  await assert.rejects(
+    timeout(50, () => conn.fetch("SELECT pg_sleep(10)")),
+    TimeoutError,
+  );
+  const elapsed = performance.now() - start;
+  assert.ok(elapsed < 500, `took ${elapsed} ms`);
+  // The await settled only after the server answered: the backend is idle.
+  assert.equal(await backendState(conn.pid), "idle");
+  assert.equal(await conn.fetchval("SELECT 1"), 1);
+  // The query option does the same.
+  await assert.rejects(
+    conn.fetch("SELECT pg_sleep(10)", [], { timeout: 30 }),
+    TimeoutError,
+  );
+  assert.equal(await conn.fetchval("SELECT 2"), 2);
+  await assert.rejects(
+    conn.execute("SELECT pg_sleep(10)", [], { timeout: 30 }),
+    TimeoutError,
+  );
+  assert.equal(await conn.fetchval("SELECT 3"), 3);
+});
+
+test("a TaskGroup sibling's failure and an aborted signal cancel on the server", async () => {
+  await using conn = await open();
+  const boom = new Error("sibling failed");
+  await assert.rejects(
+    TaskGroup.run(async (tg) => {
+      tg.createTask(() => conn.fetch("SELECT pg_sleep(10)"));
+      tg.createTask(async () => {
+        await conn.fetchval("SELECT 1").catch(() => {}); // queued behind the sleep
+      });
+      await new Promise((r) => setTimeout(r, 30));
+      throw boom;
+    }),
+    (error: AggregateError) => error.errors.includes(boom),
+  );
+  assert.equal(await backendState(conn.pid), "idle");
+  const controller = new AbortController();
+  const query = assert.rejects(
+    conn.fetch("SELECT pg_sleep(10)", [], { signal: controller.signal }),
+    CancelledError,
+  );
+  setTimeout(() => controller.abort(), 30);
+  await query;
+  assert.equal(await backendState(conn.pid), "idle");
+  assert.equal(await conn.fetchval("SELECT 4"), 4);
+  // A cancel from elsewhere (pg_cancel_backend) is the server's error.
+  const other = assert.rejects(
+    conn.fetch("SELECT pg_sleep(10)"),
+    QueryCanceledError,
+  );
+  await new Promise((r) => setTimeout(r, 30));
+  await pg!.adminQuery(`SELECT pg_cancel_backend(${conn.pid})`);
+  await other;
+});
+
+test("concurrent calls run in call order; a cancelled waiter leaves the line untouched", async () => {
+  await using conn = await open();
+  await conn.execute("CREATE TEMP TABLE log (n int)");
+  const order: number[] = [];
+  const calls = [1, 2, 3, 4, 5].map((n) =>
+    conn.execute("INSERT INTO log VALUES ($1)", [n]).then(() => order.push(n))
+  );
+  const waiter = createTask(() => conn.execute("INSERT INTO log VALUES (99)"));
+  waiter.cancel();
+  await Promise.all(calls);
+  await assert.rejects(waiter, CancelledError);
+  assert.deepEqual(order, [1, 2, 3, 4, 5]);
+  const rows = await conn.fetch("SELECT n FROM log ORDER BY n");
+  assert.deepEqual(rows.map((r) => r.n), [1, 2, 3, 4, 5]);
+});
+
+test("transaction() commits, rolls back on throw and on cancel, nests savepoints", async () => {
+  await using conn = await open();
+  await conn.execute("CREATE TEMP TABLE tx (n int)");
+  const value = await conn.transaction(async (tx) => {
+    await tx.execute("INSERT INTO tx VALUES (1)");
+    return 42;
+  });
+  assert.equal(value, 42);
+  const boom = new Error("boom");
+  await assert.rejects(
+    conn.transaction(async (tx) => {
+      await tx.execute("INSERT INTO tx VALUES (2)");
+      throw boom;
+    }),
+    boom,
+  );
+  await assert.rejects(
+    timeout(50, () =>
+      conn.transaction(async (tx) => {
+        await tx.execute("INSERT INTO tx VALUES (3)");
+        await tx.fetch("SELECT pg_sleep(10)");
+      })),
+    TimeoutError,
+  );
+  assert.equal(conn.inTransaction, false);
+  await conn.transaction(async (tx) => {
+    await tx.execute("INSERT INTO tx VALUES (4)");
+    await assert.rejects(
+      tx.transaction(async (inner) => {
+        await inner.execute("INSERT INTO tx VALUES (5)");
+        throw boom;
+      }),
+      boom,
+    );
+    await tx.transaction((inner) => inner.execute("INSERT INTO tx VALUES (6)"));
+  });
+  const rows = await conn.fetch("SELECT n FROM tx ORDER BY n");
+  assert.deepEqual(rows.map((r) => r.n), [1, 4, 6]);
+  for (
+    const isolation of [
+      "read committed",
+      "repeatable read",
+      "serializable",
+    ] as const
+  ) {
+    const shown = await conn.transaction(
+      (tx) => tx.fetchval("SHOW transaction_isolation"),
+      { isolation, readOnly: true },
+    );
+    assert.equal(shown, isolation);
+  }
+  await assert.rejects(
+    conn.transaction((tx) => tx.execute("CREATE TABLE ro_t (n int)"), {
+      readOnly: true,
+    }),
+    (error: PostgresError) => error.code === "25006",
+  );
+});
+
+test("executemany is one pipelined batch: all or nothing", async () => {
+  await using conn = await open();
+  await conn.execute("CREATE TEMP TABLE many (id int PRIMARY KEY, s text)");
+  const batch = Array.from({ length: 1000 }, (_, i) => [i, `s${i}`]);
+  await conn.executemany("INSERT INTO many VALUES ($1, $2)", batch);
+  assert.equal(await conn.fetchval("SELECT count(*) FROM many"), 1000n);
+  await assert.rejects(
+    conn.executemany("INSERT INTO many VALUES ($1, $2)", [[2000, "a"], [
+      1,
+      "dup",
+    ], [2001, "b"]]),
+    UniqueViolationError,
+  );
+  assert.equal(
+    await conn.fetchval("SELECT count(*) FROM many WHERE id >= 2000"),
+    0n,
+  );
+  await conn.executemany("INSERT INTO many VALUES ($1, $2)", []);
+});
+
+test("prepare() makes a named statement; the LRU cache evicts and re-prepares", async () => {
+  await using conn = await open({ statementCacheSize: 2 });
+  {
+    await using stmt = await conn.prepare("SELECT $1::int + 1 AS n");
+    assert.equal(await stmt.fetchval([41]), 42);
+    assert.deepEqual(await stmt.fetchrow([1]), { n: 2 });
+    assert.deepEqual(stmt.parameterTypes, ["int4"]);
+    assert.deepEqual(stmt.columns, ["n"]);
+  }
+  const count = () =>
+    conn.fetchval(
+      "SELECT count(*)::int FROM pg_prepared_statements WHERE name LIKE 'aio_%'",
+    );
+  for (const n of [1, 2, 3, 4]) await conn.fetchval(`SELECT ${n}`);
+  // Two cached statements (the count query is one of them).
+  assert.equal(await count(), 2);
+  // A hit does not parse again.
+  const before = await count();
+  await conn.fetchval(
+    "SELECT count(*)::int FROM pg_prepared_statements WHERE name LIKE 'aio_%'",
+  );
+  assert.equal(await count(), before);
+});
+
+test("a cached plan whose result type changed is re-prepared once (0A000)", async () => {
+  await using conn = await open();
+  await conn.execute("CREATE TEMP TABLE shape (a int)");
+  await conn.execute("INSERT INTO shape VALUES (1)");
+  assert.deepEqual(await conn.fetch("SELECT * FROM shape"), [{ a: 1 }]);
+  await conn.execute("ALTER TABLE shape ADD COLUMN b text DEFAULT 'x'");
+  assert.deepEqual(await conn.fetch("SELECT * FROM shape"), [{ a: 1, b: "x" }]);
+});
+
+test("notices go to onNotice; nothing is printed by default", async () => {
+  const notices: PostgresFields[] = [];
+  await using conn = await open({ onNotice: (n) => notices.push(n) });
+  await conn.execute("DO $$ BEGIN RAISE NOTICE 'hello %', 42; END $$");
+  assert.equal(notices.length, 1);
+  assert.equal(notices[0].message, "hello 42");
+  assert.equal(notices[0].severity, "NOTICE");
+});
+
+test("setTypeCodec() reads and writes a type the user's way", async () => {
+  await using conn = await open();
+  await conn.setTypeCodec("numeric", {
+    decode: (text) => Number(text),
+    encode: (value) => String(value),
+  });
+  assert.equal(await conn.fetchval("SELECT 1.25::numeric"), 1.25);
+  assert.deepEqual(await conn.fetchval("SELECT '{1.5,2.5}'::numeric[]"), [
+    1.5,
+    2.5,
+  ]);
+  assert.equal(await conn.fetchval("SELECT $1::numeric * 2", [0.5]), 1);
+});
+
+test("a backend terminated under a query fails it with a clear error", async () => {
+  const conn = await open();
+  const query = assert.rejects(
+    conn.fetch("SELECT pg_sleep(10)"),
+    (error: Error) => {
+      assert.ok(
+        error instanceof PostgresError ||
+          error instanceof ConnectionClosedError,
+      );
+      return true;
+    },
+  );
+  await new Promise((r) => setTimeout(r, 30));
+  await pg!.adminQuery(`SELECT pg_terminate_backend(${conn.pid})`);
+  await query;
+  await assert.rejects(conn.fetch("SELECT 1"), ConnectionClosedError);
+  await conn.close();
+});
+
+Deno.test({
+  name: "stop the file's cluster",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await pg?.[Symbol.asyncDispose]();
+});
