@@ -19,3 +19,4 @@
  * @module
  */
 export * from "./files.ts";
+export * from "./postgres.ts";

@@ -47,7 +47,7 @@ import {
   TypeRegistry,
   type UserCodec,
 } from "./_postgres_types.ts";
-import { md5Password, ScramClient, ScramError } from "./_scram.ts";
+import { md5Password, ScramClient, type ScramError } from "./_scram.ts";
 
 export { ProtocolError };
 export type { Notification, UserCodec };
