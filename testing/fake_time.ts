@@ -1,25 +1,33 @@
 // A virtual clock for tests: fake timers, Date, performance.now() and
 // AbortSignal.timeout, with microtasks run between timers and Trio's autojump.
+//
+// Virtual time is kept on the performance.now() scale (small numbers, exact
+// to ~1e-12 ms), not in epoch milliseconds (~1.7e12, exact only to ~2e-4 ms):
+// a deadline computed as `performance.now() + ms` is then reached exactly
+// when the timer for `ms` fires, so no remainder is re-armed.
 import { clearImmediate, setImmediate } from "node:timers";
 
 /** Options for {@linkcode FakeTime}. */
 export interface FakeTimeOptions {
   /**
-   * Where the virtual clock starts, as epoch milliseconds or a `Date`; the
-   * real `Date.now()` by default.
+   * Where the virtual clock starts, as epoch milliseconds, a `Date` or a
+   * date string; the real `Date.now()` by default.
    */
-  start?: number | Date;
+  start?: number | Date | string;
   /**
    * Trio's autojump clock: when nothing but fake timers is pending, the clock
    * jumps to the next timer by itself, so code that sleeps for virtual minutes
-   * finishes in milliseconds without `tick` calls. Off by default.
+   * finishes in milliseconds without `tick` calls. "Nothing pending" means
+   * the microtask queue is empty and no `setImmediate` callback (so no
+   * `checkpoint()` or `sleep(0)`) is queued: code that only yields never
+   * sees the clock move. Off by default.
    */
   autoAdvance?: boolean;
   /**
    * With `autoAdvance`, how many real milliseconds the fake clock must see no
-   * timer activity before it jumps — for code that also waits on real I/O.
-   * `0` (the default) jumps once a full turn of the real event loop passed
-   * without new fake timers.
+   * fake-timer activity before it jumps — for code that also waits on real
+   * I/O (a socket, a file, a worker), which the clock cannot see. `0` (the
+   * default) jumps as soon as nothing but timers is pending.
    */
   idle?: number;
   /**
@@ -43,8 +51,9 @@ interface Timer {
   cleared: boolean;
 }
 
-// Ids of fake timers start high so they do not collide with real ones made
-// before the clock was installed (those are cleared through the real API).
+// Ids of fake timers start high so they do not collide with the ids of real
+// ones made before the clock was installed (those are cleared through the
+// real API, as are Deno's `Timeout` objects).
 const FIRST_ID = 2 ** 30;
 const MAX_DELAY = 2 ** 31 - 1;
 
@@ -179,15 +188,79 @@ function checkMs(what: string, ms: unknown): asserts ms is number {
 export class FakeTime implements Disposable {
   static #active: FakeTime | undefined = undefined;
 
-  #now: number;
-  // performance.now() = #now - #perfOffset
-  #perfOffset: number;
+  /**
+   * Restores the real clock if a FakeTime is active (see
+   * {@linkcode FakeTime.prototype.restore}); does nothing otherwise.
+   *
+   * @example Usage
+   * ```ts
+   * import { FakeTime } from "@aio/std/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const realDate = Date;
+   * new FakeTime(0);
+   * FakeTime.restore();
+   * assert.equal(Date, realDate);
+   * FakeTime.restore(); // nothing to do
+   * ```
+   */
+  static restore(): void {
+    FakeTime.#active?.restore();
+  }
+
+  /**
+   * Runs `fn` on the real clock while a FakeTime is active — @std's
+   * `FakeTime.restoreFor`: the real timers, `Date` and `performance.now()`
+   * are back until `fn`'s result settles, then the fake clock is put back
+   * with its timers as they were. Rejects when no FakeTime is active.
+   *
+   * @example Usage
+   * ```ts
+   * import { FakeTime } from "@aio/std/testing";
+   * import assert from "node:assert/strict";
+   *
+   * using _time = new FakeTime(0);
+   * const real = await FakeTime.restoreFor(() => Date.now());
+   * assert.ok(real > 1_600_000_000_000);
+   * assert.equal(Date.now(), 0);
+   * ```
+   *
+   * @typeParam T What `fn` returns or resolves to.
+   * @param fn What to run on the real clock.
+   * @returns `fn`'s result.
+   */
+  static async restoreFor<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+    const active = FakeTime.#active;
+    if (active === undefined) {
+      throw new Error(
+        "Cannot restore the real clock for a call: no FakeTime is active, got FakeTime.restoreFor() without one",
+      );
+    }
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot restore the real clock for a call: 'fn' must be a function, got ${typeof fn}`,
+      );
+    }
+    active.#unapply();
+    try {
+      return await fn();
+    } finally {
+      if (!active.#disposed && FakeTime.#active === active) active.#apply();
+    }
+  }
+
+  // Virtual performance.now(); the master clock (see the top of the file).
+  #perf: number;
+  // Date.now() = floor(#perf + #epochOffset).
+  #epochOffset: number;
+  #start: number;
   #timers = new Map<number, Timer>();
   #heap = new TimerHeap();
   #nextId = FIRST_ID;
   #seq = 0;
   #loopLimit: number;
   #disposed = false;
+  #applied = false;
   #busy = false;
 
   #autoAdvance: boolean;
@@ -204,18 +277,22 @@ export class FakeTime implements Disposable {
     clearInterval: typeof clearInterval;
     Date: DateConstructor;
     performanceNow: PropertyDescriptor | undefined;
+    realPerformanceNow: () => number;
     abortSignalTimeout: PropertyDescriptor | undefined;
+    realAbortSignalTimeout: (ms: number) => AbortSignal;
   };
+  // The fakes, made once, so that restoreFor() puts the same ones back.
+  #fakes: Fakes;
 
   /**
    * Installs the fake clock.
    *
-   * @param start Where the clock starts (epoch milliseconds or a `Date`), or
-   * the options.
+   * @param start Where the clock starts (epoch milliseconds, a `Date` or a
+   * date string), or the options.
    * @param options Start, `autoAdvance`, `idle` and `loopLimit`.
    */
   constructor(
-    start?: number | Date | FakeTimeOptions,
+    start?: number | Date | string | FakeTimeOptions,
     options?: FakeTimeOptions,
   ) {
     if (
@@ -232,10 +309,12 @@ export class FakeTime implements Disposable {
     }
     const startMs = start instanceof Date
       ? start.getTime()
+      : typeof start === "string"
+      ? new Date(start).getTime()
       : start ?? Date.now();
     if (typeof startMs !== "number" || !Number.isFinite(startMs)) {
       throw new TypeError(
-        `Cannot create a FakeTime: 'start' must be a finite number of epoch milliseconds or a valid Date, got ${
+        `Cannot create a FakeTime: 'start' must be a finite number of epoch milliseconds, a valid Date or a date string, got ${
           String(start)
         }`,
       );
@@ -261,10 +340,11 @@ export class FakeTime implements Disposable {
         "Cannot create a FakeTime: another FakeTime is active; dispose of it first (`using time = new FakeTime()` does so at the end of the block), got a second one",
       );
     }
-    this.#now = startMs;
     // performance.now() goes on from its real value, as an integer so that
     // whole-millisecond arithmetic on both clocks stays exact.
-    this.#perfOffset = startMs - Math.round(performance.now());
+    this.#perf = Math.round(performance.now());
+    this.#epochOffset = startMs - this.#perf;
+    this.#start = startMs;
     this.#autoAdvance = options?.autoAdvance === true;
     this.#idle = idle;
     this.#loopLimit = loopLimit;
@@ -275,16 +355,19 @@ export class FakeTime implements Disposable {
       clearInterval: globalThis.clearInterval,
       Date: globalThis.Date,
       performanceNow: Object.getOwnPropertyDescriptor(performance, "now"),
+      realPerformanceNow: performance.now,
       abortSignalTimeout: Object.getOwnPropertyDescriptor(
         AbortSignal,
         "timeout",
       ),
+      realAbortSignalTimeout: AbortSignal.timeout,
     };
-    this.#install();
+    this.#fakes = this.#makeFakes();
+    this.#apply();
     FakeTime.#active = this;
   }
 
-  #install(): void {
+  #makeFakes(): Fakes {
     const original = this.#original;
     const schedule = (
       callback: unknown,
@@ -292,6 +375,17 @@ export class FakeTime implements Disposable {
       args: unknown[],
       repeat: boolean,
     ): number => {
+      // A saved reference used after restore would make a timer that never
+      // fires; say so instead, as @std's FakeTime does.
+      if (this.#disposed) {
+        throw new Error(
+          `Cannot set a ${
+            repeat ? "interval" : "timer"
+          }: the FakeTime it belongs to was restored; call the real ${
+            repeat ? "setInterval" : "setTimeout"
+          } (a reference saved while the clock was fake is still the fake one)`,
+        );
+      }
       if (typeof callback !== "function") {
         throw new TypeError(
           `Cannot set a ${
@@ -310,33 +404,22 @@ export class FakeTime implements Disposable {
     };
     // deno-lint-ignore no-explicit-any
     const clear = (id: unknown, real: (id?: any) => void): void => {
-      if (typeof id !== "number") return;
-      const timer = this.#timers.get(id);
+      const timer = typeof id === "number" ? this.#timers.get(id) : undefined;
       if (timer === undefined) {
-        if (id < FIRST_ID) real(id); // a real timer made before the clock
+        // A real timer (Deno gives `Timeout` objects) made before the clock,
+        // or nothing; the real function ignores what it does not know.
+        if (id !== undefined && id !== null) real(id);
         return;
       }
       this.#activity++;
       this.#remove(timer);
     };
-    globalThis.setTimeout =
-      ((callback: unknown, delay?: unknown, ...args: unknown[]) =>
-        schedule(callback, delay, args, false)) as unknown as typeof setTimeout;
-    globalThis.setInterval =
-      ((callback: unknown, delay?: unknown, ...args: unknown[]) =>
-        schedule(callback, delay, args, true)) as unknown as typeof setInterval;
-    globalThis.clearTimeout =
-      ((id?: unknown) =>
-        clear(id, original.clearTimeout)) as typeof clearTimeout;
-    globalThis.clearInterval =
-      ((id?: unknown) =>
-        clear(id, original.clearInterval)) as typeof clearInterval;
 
     const RealDate = original.Date;
-    const dateNow = () => this.#dateNow();
-    const perfNow = () => this.#now - this.#perfOffset;
-    const addTimer = (callback: () => void, delay: number) =>
-      this.#add(callback, delay, [], undefined);
+    const realPerfNow = original.realPerformanceNow;
+    // After restore, saved references to these fall back to the real clock.
+    const dateNow = () =>
+      this.#disposed ? RealDate.now() : Math.floor(this.#epochNow());
     const FakeDate = function Date(this: unknown, ...args: unknown[]) {
       if (new.target === undefined) {
         return new RealDate(dateNow()).toString();
@@ -359,19 +442,37 @@ export class FakeTime implements Disposable {
       writable: true,
       configurable: true,
     });
-    globalThis.Date = FakeDate;
 
-    Object.defineProperty(performance, "now", {
-      value: function now() {
-        return perfNow();
-      },
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-
-    Object.defineProperty(AbortSignal, "timeout", {
-      value: function timeout(ms: number) {
+    return {
+      setTimeout:
+        ((callback: unknown, delay?: unknown, ...args: unknown[]) =>
+          schedule(
+            callback,
+            delay,
+            args,
+            false,
+          )) as unknown as typeof setTimeout,
+      setInterval:
+        ((callback: unknown, delay?: unknown, ...args: unknown[]) =>
+          schedule(
+            callback,
+            delay,
+            args,
+            true,
+          )) as unknown as typeof setInterval,
+      clearTimeout:
+        ((id?: unknown) =>
+          clear(id, original.clearTimeout)) as typeof clearTimeout,
+      clearInterval:
+        ((id?: unknown) =>
+          clear(id, original.clearInterval)) as typeof clearInterval,
+      Date: FakeDate,
+      performanceNow: () =>
+        this.#disposed ? realPerfNow.call(performance) : this.#perf,
+      abortSignalTimeout: (ms: number) => {
+        if (this.#disposed) {
+          return original.realAbortSignalTimeout.call(AbortSignal, ms);
+        }
         const delay = Number(ms);
         if (!(delay >= 0) || !Number.isFinite(delay)) {
           throw new TypeError(
@@ -381,21 +482,60 @@ export class FakeTime implements Disposable {
           );
         }
         const controller = new AbortController();
-        addTimer(() => {
-          controller.abort(
-            new DOMException("Signal timed out.", "TimeoutError"),
-          );
-        }, delay);
+        this.#add(
+          () => {
+            controller.abort(
+              new DOMException("Signal timed out.", "TimeoutError"),
+            );
+          },
+          delay,
+          [],
+          undefined,
+        );
         return controller.signal;
       },
+    };
+  }
+
+  #apply(): void {
+    const fakes = this.#fakes;
+    globalThis.setTimeout = fakes.setTimeout;
+    globalThis.setInterval = fakes.setInterval;
+    globalThis.clearTimeout = fakes.clearTimeout;
+    globalThis.clearInterval = fakes.clearInterval;
+    globalThis.Date = fakes.Date;
+    Object.defineProperty(performance, "now", {
+      value: fakes.performanceNow,
       writable: true,
       enumerable: true,
       configurable: true,
     });
+    Object.defineProperty(AbortSignal, "timeout", {
+      value: fakes.abortSignalTimeout,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+    this.#applied = true;
+    this.#scheduleAutoAdvance();
   }
 
-  #dateNow(): number {
-    return Math.floor(this.#now);
+  #unapply(): void {
+    this.#stopAutoAdvance();
+    if (!this.#applied) return;
+    this.#applied = false;
+    const original = this.#original;
+    globalThis.setTimeout = original.setTimeout;
+    globalThis.clearTimeout = original.clearTimeout;
+    globalThis.setInterval = original.setInterval;
+    globalThis.clearInterval = original.clearInterval;
+    globalThis.Date = original.Date;
+    restoreProperty(performance, "now", original.performanceNow);
+    restoreProperty(AbortSignal, "timeout", original.abortSignalTimeout);
+  }
+
+  #epochNow(): number {
+    return this.#perf + this.#epochOffset;
   }
 
   #add(
@@ -422,11 +562,11 @@ export class FakeTime implements Disposable {
   }
 
   #due(delay: number): number {
-    const due = this.#now + delay;
-    // A delay too small to move a large clock still moves it, so a caller
-    // that waits "until performance.now() >= deadline" cannot spin for ever.
-    if (delay > 0 && due === this.#now) {
-      return this.#now + Math.abs(this.#now) * Number.EPSILON;
+    const due = this.#perf + delay;
+    // A delay too small to move the clock still moves it, so a caller that
+    // waits "until performance.now() >= deadline" cannot spin for ever.
+    if (delay > 0 && due === this.#perf) {
+      return this.#perf + Math.max(Math.abs(this.#perf) * Number.EPSILON, 1e-9);
     }
     return due;
   }
@@ -447,10 +587,19 @@ export class FakeTime implements Disposable {
     return heap.items[0];
   }
 
+  /** The latest live timer's due time, or `undefined`. */
+  #lastDue(): number | undefined {
+    let last: number | undefined;
+    for (const timer of this.#timers.values()) {
+      if (last === undefined || timer.due > last) last = timer.due;
+    }
+    return last;
+  }
+
   /** Moves the clock to `timer` and runs it (it is the earliest). */
   #fire(timer: Timer): void {
     this.#heap.pop();
-    if (timer.due > this.#now) this.#now = timer.due;
+    if (timer.due > this.#perf) this.#perf = timer.due;
     if (timer.interval === undefined) {
       timer.cleared = true;
       this.#timers.delete(timer.id);
@@ -491,18 +640,37 @@ export class FakeTime implements Disposable {
    * Setting it moves the clock forward like {@linkcode FakeTime.tick}.
    */
   get now(): number {
-    return this.#now;
+    return this.#epochNow();
   }
 
   set now(value: number) {
-    if (typeof value !== "number" || !(value >= this.#now)) {
+    const now = this.#epochNow();
+    if (typeof value !== "number" || !(value >= now)) {
       throw new RangeError(
-        `Cannot set the time: the clock only moves forward, from ${this.#now}, got ${
+        `Cannot set the time: the clock only moves forward, from ${now}, got ${
           String(value)
         }`,
       );
     }
-    this.tick(value - this.#now);
+    this.tick(value - now);
+  }
+
+  /**
+   * Where the clock started, in epoch milliseconds.
+   *
+   * @example Usage
+   * ```ts
+   * import { FakeTime } from "@aio/std/testing";
+   * import assert from "node:assert/strict";
+   *
+   * using time = new FakeTime("2030-01-01T00:00:00Z");
+   * time.tick(5000);
+   * assert.equal(time.start, Date.UTC(2030, 0, 1));
+   * assert.equal(time.now - time.start, 5000);
+   * ```
+   */
+  get start(): number {
+    return this.#start;
   }
 
   /** Whether the clock jumps to the next timer by itself when idle. */
@@ -525,6 +693,88 @@ export class FakeTime implements Disposable {
   }
 
   /**
+   * Sets what `Date` says — sinon's `setSystemTime` — without firing timers
+   * or moving `performance.now()` (a system clock changed by hand or by NTP;
+   * deadlines and sleeps run on the monotonic clock and are not affected).
+   * It may go back.
+   *
+   * @example Usage
+   * ```ts
+   * import { FakeTime } from "@aio/std/testing";
+   * import assert from "node:assert/strict";
+   *
+   * using time = new FakeTime(0);
+   * let fired = false;
+   * setTimeout(() => fired = true, 1000);
+   * const perf = performance.now();
+   * time.setSystemTime(new Date("2030-01-01T00:00:00Z"));
+   * assert.equal(new Date().toISOString(), "2030-01-01T00:00:00.000Z");
+   * assert.equal(performance.now(), perf);
+   * assert.equal(fired, false);
+   * ```
+   *
+   * @param time The new time, as epoch milliseconds, a `Date` or a date
+   * string.
+   */
+  setSystemTime(time: number | Date | string): void {
+    this.#check("set the system time");
+    const ms = time instanceof Date
+      ? time.getTime()
+      : typeof time === "string"
+      ? new this.#original.Date(time).getTime()
+      : time;
+    if (typeof ms !== "number" || !Number.isFinite(ms)) {
+      throw new TypeError(
+        `Cannot set the system time: 'time' must be a finite number of epoch milliseconds, a valid Date or a date string, got ${
+          String(time)
+        }`,
+      );
+    }
+    this.#epochOffset = ms - this.#perf;
+  }
+
+  /**
+   * Waits `ms` milliseconds of real time while the clock is fake — @std's
+   * `FakeTime.delay` — for a test that must let real I/O happen. Rejects
+   * with the signal's reason if `options.signal` aborts first.
+   *
+   * @example Usage
+   * ```ts
+   * import { FakeTime } from "@aio/std/testing";
+   * import assert from "node:assert/strict";
+   *
+   * using time = new FakeTime(0);
+   * await time.delay(5);
+   * assert.equal(time.now, 0);
+   * ```
+   *
+   * @param ms How long to wait, in real milliseconds; a finite number ≥ 0.
+   * @param options Cancellation.
+   * @returns A promise that resolves after `ms` real milliseconds.
+   */
+  delay(ms: number, options?: { signal?: AbortSignal }): Promise<void> {
+    try {
+      checkMs("delay", ms);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const original = this.#original;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        original.clearTimeout(handle);
+        reject(signal!.reason);
+      };
+      const handle = original.setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
    * Moves the clock `ms` milliseconds forward, firing every timer due by then
    * in order, synchronously (no microtask runs in between; see
    * {@linkcode FakeTime.tickAsync}).
@@ -543,22 +793,26 @@ export class FakeTime implements Disposable {
    * assert.equal(time.now, 1000);
    * ```
    *
-   * @param ms How far to move, in milliseconds; a finite number ≥ 0.
+   * @param ms How far to move, in milliseconds; a finite number ≥ 0 (0 by
+   * default: fire what is due now).
    */
-  tick(ms: number): void {
+  tick(ms = 0): void {
     checkMs("tick", ms);
     this.#check("tick");
-    const target = this.#now + ms;
+    this.#tickTo(this.#perf + ms, "tick");
+  }
+
+  #tickTo(target: number, what: string): void {
     let fired = 0;
     for (
       let timer = this.#peek();
       timer !== undefined && timer.due <= target;
       timer = this.#peek()
     ) {
-      if (++fired > this.#loopLimit) throw this.#tooMany("tick");
+      if (++fired > this.#loopLimit) throw this.#tooMany(what);
       this.#fire(timer);
     }
-    if (target > this.#now) this.#now = target;
+    if (target > this.#perf) this.#perf = target;
   }
 
   /**
@@ -584,15 +838,16 @@ export class FakeTime implements Disposable {
    * assert.equal(woke, 1000);
    * ```
    *
-   * @param ms How far to move, in milliseconds; a finite number ≥ 0.
+   * @param ms How far to move, in milliseconds; a finite number ≥ 0 (0 by
+   * default).
    * @returns A promise that resolves once the clock has moved.
    */
-  async tickAsync(ms: number): Promise<void> {
+  async tickAsync(ms = 0): Promise<void> {
     checkMs("tick", ms);
     this.#check("tick");
-    const target = this.#now + ms;
+    const target = this.#perf + ms;
     await this.#run("tick", (timer) => timer.due <= target);
-    if (!this.#disposed && target > this.#now) this.#now = target;
+    if (!this.#disposed && target > this.#perf) this.#perf = target;
   }
 
   /**
@@ -617,7 +872,7 @@ export class FakeTime implements Disposable {
     this.#check("advance to the next timer");
     const first = this.#peek();
     if (first === undefined) return false;
-    this.tick(first.due - this.#now);
+    this.#tickTo(first.due, "advance to the next timer");
     return true;
   }
 
@@ -708,6 +963,66 @@ export class FakeTime implements Disposable {
   }
 
   /**
+   * Fires the timers pending now, up to the latest of them — sinon's
+   * `runToLast` — with the ones they set that fall due by then; an interval
+   * does not make it run for ever. The clock ends at that latest due time.
+   * aio's sleeps and deadlines stand behind a few shared host timers, so
+   * for them "the last" is the last armed one: use `tickAsync(ms)` or
+   * `runAllAsync()` to reach a given sleep.
+   *
+   * @example Usage
+   * ```ts
+   * import { FakeTime } from "@aio/std/testing";
+   * import assert from "node:assert/strict";
+   *
+   * using time = new FakeTime(0);
+   * let ticks = 0;
+   * const id = setInterval(() => ticks++, 100);
+   * setTimeout(() => {}, 1000);
+   * time.runToLast();
+   * assert.equal(time.now, 1000);
+   * assert.equal(ticks, 10);
+   * clearInterval(id);
+   * ```
+   */
+  runToLast(): void {
+    this.#check("run to the last timer");
+    const last = this.#lastDue();
+    if (last !== undefined) this.#tickTo(last, "run to the last timer");
+  }
+
+  /**
+   * Like {@linkcode FakeTime.runToLast}, letting pending microtasks run
+   * before the first timer and after each one.
+   *
+   * @example Usage
+   * ```ts
+   * import { sleep } from "@aio/std/async";
+   * import { FakeTime } from "@aio/std/testing";
+   * import assert from "node:assert/strict";
+   *
+   * using time = new FakeTime(0);
+   * const woke: number[] = [];
+   * setTimeout(async () => {
+   *   await sleep(50); // set after an await: runs too, due before the last
+   *   woke.push(Date.now());
+   * }, 100);
+   * setTimeout(() => woke.push(Date.now()), 5000);
+   * await time.runToLastAsync();
+   * assert.deepEqual(woke, [150, 5000]);
+   * ```
+   *
+   * @returns A promise that resolves once the clock reached the last timer.
+   */
+  async runToLastAsync(): Promise<void> {
+    this.#check("run to the last timer");
+    await this.#settle();
+    const last = this.#lastDue();
+    if (last === undefined) return;
+    await this.#run("run to the last timer", (timer) => timer.due <= last);
+  }
+
+  /**
    * Lets every pending microtask run (one real event-loop turn), without
    * moving the clock.
    *
@@ -763,42 +1078,74 @@ export class FakeTime implements Disposable {
     }
   }
 
-  // autoAdvance: a real immediate (or, with `idle`, a real timeout) that,
-  // when no fake-timer activity happened while it waited, fires the earliest
-  // fake timer. It runs only while fake timers are pending, so no real timer
-  // or immediate outlives the clock.
+  // autoAdvance. The clock may jump only when nothing but timers is
+  // pending: the microtask queue is empty (true in any macrotask) and no
+  // setImmediate callback is queued (checkpoint(), sleep(0) and user code
+  // yield that way). A probe immediate sees the others: the runtime keeps
+  // immediates in a linked list (`_idleNext`/`_idlePrev`, in Node and Deno),
+  // so when the probe runs, one after it in this turn's batch is its
+  // `_idleNext`, and one queued for the next turn sits before a fresh
+  // immediate, as its `_idlePrev`. Where that list is not visible, the
+  // probe settles for two quiet turns in a row. With `idle`, a real timeout
+  // of that length without fake-timer activity comes first. The probe runs
+  // only while fake timers are pending, so nothing real outlives the clock.
   #scheduleAutoAdvance(): void {
     if (
-      !this.#autoAdvance || this.#disposed || this.#busy ||
+      !this.#autoAdvance || this.#disposed || this.#busy || !this.#applied ||
       this.#autoImmediate !== undefined || this.#autoTimeout !== undefined ||
       this.#timers.size === 0
     ) {
       return;
     }
-    const seen = this.#activity;
-    const check = () => {
+    if (this.#idle > 0) {
+      const seen = this.#activity;
+      this.#autoTimeout = this.#original.setTimeout(() => {
+        this.#autoTimeout = undefined;
+        if (this.#activity === seen) this.#probe(0, this.#activity);
+        else this.#scheduleAutoAdvance();
+      }, this.#idle);
+    } else {
+      this.#probe(0, this.#activity);
+    }
+  }
+
+  #probe(quiet: number, seen: number): void {
+    const immediate = setImmediate(() => {
       this.#autoImmediate = undefined;
-      this.#autoTimeout = undefined;
-      if (!this.#autoAdvance || this.#disposed || this.#busy) return;
-      if (this.#activity === seen) {
-        const timer = this.#peek();
-        if (timer === undefined) return;
-        try {
-          this.#fire(timer);
-        } catch (error) {
-          // A timer callback's error is uncaught, as with real timers.
-          this.#scheduleAutoAdvance();
-          reportError(error);
+      if (
+        !this.#autoAdvance || this.#disposed || this.#busy || !this.#applied
+      ) {
+        return;
+      }
+      if (visibleQueue(immediate)) {
+        if (this.#othersQueued(immediate)) {
+          this.#probe(0, 0);
           return;
         }
+      } else if (this.#activity !== seen || quiet < 1) {
+        this.#probe(this.#activity !== seen ? 0 : quiet + 1, this.#activity);
+        return;
+      }
+      const timer = this.#peek();
+      if (timer === undefined) return;
+      try {
+        this.#fire(timer);
+      } catch (error) {
+        // A timer callback's error is uncaught, as with real timers.
+        reportError(error);
       }
       this.#scheduleAutoAdvance();
-    };
-    if (this.#idle > 0) {
-      this.#autoTimeout = this.#original.setTimeout(check, this.#idle);
-    } else {
-      this.#autoImmediate = setImmediate(check);
-    }
+    });
+    this.#autoImmediate = immediate;
+  }
+
+  // Whether an immediate other than `probe` (running now) is queued.
+  #othersQueued(probe: unknown): boolean {
+    if ((probe as ImmediateNode)._idleNext != null) return true;
+    const fresh = setImmediate(noop) as unknown as ImmediateNode;
+    const before = fresh._idlePrev != null;
+    clearImmediate(fresh as unknown as ReturnType<typeof setImmediate>);
+    return before;
   }
 
   #stopAutoAdvance(): void {
@@ -815,7 +1162,9 @@ export class FakeTime implements Disposable {
   /**
    * Restores the real timers, `Date`, `performance.now()` and
    * `AbortSignal.timeout`, and drops the pending fake timers. Idempotent;
-   * `using` calls it.
+   * `using` calls it. References to the fakes saved while the clock was
+   * active go real too (`Date.now`, `performance.now`), but a saved
+   * `setTimeout` or `setInterval` throws: its timer would never fire.
    *
    * @example Usage
    * ```ts
@@ -824,23 +1173,16 @@ export class FakeTime implements Disposable {
    *
    * const realSetTimeout = setTimeout;
    * const time = new FakeTime();
-   * assert.notEqual(setTimeout, realSetTimeout);
+   * const fakeSetTimeout = setTimeout;
    * time.restore();
    * assert.equal(setTimeout, realSetTimeout);
+   * assert.throws(() => fakeSetTimeout(() => {}, 10), /was restored/);
    * ```
    */
   restore(): void {
     if (this.#disposed) return;
+    this.#unapply();
     this.#disposed = true;
-    this.#stopAutoAdvance();
-    const original = this.#original;
-    globalThis.setTimeout = original.setTimeout;
-    globalThis.clearTimeout = original.clearTimeout;
-    globalThis.setInterval = original.setInterval;
-    globalThis.clearInterval = original.clearInterval;
-    globalThis.Date = original.Date;
-    restoreProperty(performance, "now", original.performanceNow);
-    restoreProperty(AbortSignal, "timeout", original.abortSignalTimeout);
     for (const timer of this.#timers.values()) timer.cleared = true;
     this.#timers.clear();
     this.#heap.items = [];
@@ -852,6 +1194,30 @@ export class FakeTime implements Disposable {
     this.restore();
   }
 }
+
+/** The fakes a FakeTime installs. */
+interface Fakes {
+  setTimeout: typeof setTimeout;
+  clearTimeout: typeof clearTimeout;
+  setInterval: typeof setInterval;
+  clearInterval: typeof clearInterval;
+  Date: DateConstructor;
+  performanceNow: () => number;
+  abortSignalTimeout: (ms: number) => AbortSignal;
+}
+
+/** The linked-list fields of a Node/Deno immediate. */
+interface ImmediateNode {
+  _idleNext?: unknown;
+  _idlePrev?: unknown;
+}
+
+function visibleQueue(immediate: unknown): boolean {
+  return typeof immediate === "object" && immediate !== null &&
+    "_idleNext" in immediate && "_idlePrev" in immediate;
+}
+
+function noop(): void {}
 
 function restoreProperty(
   target: object,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  checkpoint,
   moveOnAfter,
   sleep,
   TaskGroup,
@@ -150,10 +151,16 @@ Deno.test("clearTimeout() cancels a fake timer", () => {
 });
 
 Deno.test("clearTimeout() under FakeTime clears a real timer made before it", () => {
-  // If the real timer survived, the op sanitizer would fail this test.
+  // Deno's timers are `Timeout` objects, not numbers.
   const id = setTimeout(() => {}, 60_000);
+  const interval = setInterval(() => {}, 60_000);
   using _time = new FakeTime(0);
   clearTimeout(id);
+  clearInterval(interval);
+  if (typeof id === "object") {
+    assert.equal((id as { _destroyed?: boolean })._destroyed, true);
+    assert.equal((interval as { _destroyed?: boolean })._destroyed, true);
+  }
 });
 
 Deno.test("setInterval() fires every period until clearInterval()", () => {
@@ -499,4 +506,212 @@ Deno.test("Lock.acquire() with a timeout under FakeTime gives up at the deadline
   });
   assert.deepEqual(acquiredAt, [3000]);
   assert.equal(lock.locked(), false);
+});
+
+Deno.test("A fractional sleep finishes after one next() with the default start (the real date)", async () => {
+  using time = new FakeTime();
+  for (let i = 0; i < 40; i++) {
+    const ms = 10 + i * 7.123456789 + Math.random();
+    let done = false;
+    const slept = sleep(ms).then(() => done = true);
+    assert.equal(time.next(), true);
+    await time.runMicrotasks();
+    assert.equal(done, true, `sleep(${ms}) not finished after next()`);
+    assert.equal(time.pending, 0, `sleep(${ms}) left a timer`);
+    await slept;
+  }
+});
+
+Deno.test("A fractional sleep finishes after one tickAsync(ms) with the default start", async () => {
+  using time = new FakeTime();
+  for (let i = 0; i < 40; i++) {
+    const ms = 3 + i * 13.37 + Math.random();
+    let done = false;
+    const slept = sleep(ms).then(() => done = true);
+    await time.tickAsync(ms);
+    assert.equal(done, true, `sleep(${ms}) not finished after tickAsync(ms)`);
+    await slept;
+  }
+});
+
+Deno.test("A fractional timeout expires after one tickAsync(ms) with the default start", async () => {
+  using time = new FakeTime();
+  const ms = 1234.5678;
+  const result = timeout(ms, () => sleep(60_000)).catch((e) => e);
+  await time.tickAsync(ms);
+  assert.ok((await result) instanceof TimeoutError);
+});
+
+Deno.test("tick() and tickAsync() without an argument fire what is due now and do not move", async () => {
+  using time = new FakeTime(0);
+  const fired: string[] = [];
+  setTimeout(() => fired.push("zero"), 0);
+  setTimeout(() => fired.push("later"), 1);
+  time.tick();
+  assert.deepEqual(fired, ["zero"]);
+  setTimeout(() => fired.push("zero again"));
+  await time.tickAsync();
+  assert.deepEqual(fired, ["zero", "zero again"]);
+  assert.equal(time.now, 0);
+});
+
+Deno.test("autoAdvance does not move the clock while code only yields with checkpoint()", async () => {
+  using time = new FakeTime({ start: 0, autoAdvance: true });
+  const slept = sleep(1000);
+  await checkpoint();
+  assert.equal(time.now, 0);
+  for (let i = 0; i < 20; i++) await checkpoint();
+  assert.equal(time.now, 0);
+  await slept;
+  assert.equal(time.now, 1000);
+});
+
+Deno.test("autoAdvance does not move the clock across sleep(0) or setImmediate chains", async () => {
+  using time = new FakeTime({ start: 0, autoAdvance: true });
+  const slept = sleep(1000);
+  await sleep(0);
+  assert.equal(time.now, 0);
+  await new Promise<void>((resolve) => {
+    let n = 0;
+    const hop = () => ++n === 10 ? resolve() : setImmediate(hop);
+    setImmediate(hop);
+  });
+  assert.equal(time.now, 0);
+  // Two chains side by side: each sees the other's immediates pending.
+  await Promise.all([checkpoint(), checkpoint().then(() => checkpoint())]);
+  assert.equal(time.now, 0);
+  await slept;
+  assert.equal(time.now, 1000);
+});
+
+Deno.test("autoAdvance waits for a zero-delay timer's awaits before jumping", async () => {
+  using time = new FakeTime({ start: 0, autoAdvance: true });
+  const order: string[] = [];
+  const long = sleep(500).then(() => order.push(`long@${time.now}`));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  await checkpoint();
+  order.push(`yielded@${time.now}`);
+  await long;
+  assert.deepEqual(order, ["yielded@0", "long@500"]);
+});
+
+Deno.test("After restore, saved fake setTimeout and setInterval throw and saved Date.now and performance.now are real", () => {
+  const time = new FakeTime(0);
+  const savedSetTimeout = setTimeout;
+  const savedSetInterval = setInterval;
+  const savedClearTimeout = clearTimeout;
+  const savedDateNow = Date.now;
+  const SavedDate = Date;
+  const savedPerfNow = performance.now;
+  const savedTimeout = AbortSignal.timeout;
+  time.restore();
+  assert.throws(() => savedSetTimeout(() => {}, 10), /was restored/);
+  assert.throws(() => savedSetInterval(() => {}, 10), /was restored/);
+  savedClearTimeout(123); // harmless
+  assert.ok(savedDateNow() > 1_600_000_000_000);
+  assert.ok(new SavedDate().getTime() > 1_600_000_000_000);
+  assert.ok(Math.abs(savedPerfNow.call(performance) - realNow()) < 1000);
+  const signal = savedTimeout.call(AbortSignal, 60_000);
+  assert.equal(signal.aborted, false);
+});
+
+Deno.test("FakeTime.restore() restores the active clock and does nothing without one", () => {
+  const before = globals();
+  const time = new FakeTime(0);
+  FakeTime.restore();
+  assert.deepEqual(globals(), before);
+  FakeTime.restore();
+  assert.throws(() => time.tick(1), /disposed/);
+  using _again = new FakeTime(0); // the first one is no longer active
+});
+
+Deno.test("FakeTime.restoreFor() runs a function on the real clock, then the fake one is back with its timers", async () => {
+  using time = new FakeTime(0);
+  const fake = globals();
+  let fired = false;
+  setTimeout(() => fired = true, 100);
+  const real = await FakeTime.restoreFor(async () => {
+    await Promise.resolve();
+    assert.notEqual(setTimeout, fake.setTimeout);
+    return Date.now();
+  });
+  assert.ok(real > 1_600_000_000_000);
+  assert.deepEqual(globals(), fake);
+  assert.equal(Date.now(), 0);
+  time.tick(100);
+  assert.equal(fired, true);
+  await assert.rejects(
+    FakeTime.restoreFor(() => {
+      throw new Error("inside");
+    }),
+    /inside/,
+  );
+  assert.deepEqual(globals(), fake);
+});
+
+Deno.test("FakeTime.restoreFor() rejects when no FakeTime is active", async () => {
+  await assert.rejects(
+    FakeTime.restoreFor(() => 1),
+    /Cannot restore the real clock for a call: no FakeTime is active/,
+  );
+});
+
+Deno.test("delay() waits on the real clock while the clock is fake", async () => {
+  using time = new FakeTime(0);
+  const start = realNow();
+  await time.delay(20);
+  assert.ok(realNow() - start >= 19);
+  assert.equal(time.now, 0);
+  const controller = new AbortController();
+  const reason = new Error("stop");
+  const waiting = time.delay(60_000, { signal: controller.signal });
+  controller.abort(reason);
+  await assert.rejects(waiting, (e) => e === reason);
+  await assert.rejects(time.delay(-1), RangeError);
+});
+
+Deno.test("setSystemTime() moves Date only: no timer fires and performance.now() stays", () => {
+  using time = new FakeTime(0);
+  let fired = false;
+  setTimeout(() => fired = true, 1000);
+  const perf = performance.now();
+  time.setSystemTime(Date.UTC(2030, 0, 1));
+  assert.equal(Date.now(), Date.UTC(2030, 0, 1));
+  assert.equal(time.now, Date.UTC(2030, 0, 1));
+  assert.equal(performance.now(), perf);
+  assert.equal(fired, false);
+  time.setSystemTime("2000-01-01T00:00:00Z"); // back is allowed
+  assert.equal(new Date().toISOString(), "2000-01-01T00:00:00.000Z");
+  time.tick(1000);
+  assert.equal(fired, true);
+  assert.equal(Date.now(), Date.UTC(2000, 0, 1, 0, 0, 1));
+  assert.throws(() => time.setSystemTime(NaN), TypeError);
+});
+
+Deno.test("runToLast() fires up to the latest pending timer, not an interval for ever", async () => {
+  using time = new FakeTime(0);
+  const fired: number[] = [];
+  const id = setInterval(() => fired.push(Date.now()), 300);
+  setTimeout(() => {
+    setTimeout(() => fired.push(-1), 5000); // due after the last: left
+  }, 1000);
+  time.runToLast();
+  assert.equal(time.now, 1000);
+  assert.deepEqual(fired, [300, 600, 900]);
+  clearInterval(id);
+  assert.equal(time.pending, 1);
+  await time.runToLastAsync();
+  assert.equal(time.now, 6000);
+  assert.deepEqual(fired, [300, 600, 900, -1]);
+  time.runToLast(); // nothing pending
+  assert.equal(time.now, 6000);
+});
+
+Deno.test("FakeTime starts at a date string and reports its start", () => {
+  using time = new FakeTime("2030-01-01T00:00:00Z");
+  assert.equal(time.start, Date.UTC(2030, 0, 1));
+  time.tick(1500);
+  assert.equal(time.now - time.start, 1500);
+  assert.equal(new Date().toISOString(), "2030-01-01T00:00:01.500Z");
+  assert.throws(() => new FakeTime("not a date"), TypeError);
 });
