@@ -1,0 +1,1976 @@
+// aiohttp's ClientSession on Deno's native fetch: every request and every
+// body read obeys the cancel scope of the code that awaits it; limits,
+// timeouts, retries and cookies on top. The codecs (cookies, lines, SSE) are
+// pure helpers in _cookies.ts and _sse.ts.
+import {
+  CancelledError,
+  currentScope,
+  type SignalOptions,
+  suspend,
+} from "../async/cancel_scope.ts";
+import { retry as retryCalls, RetryError } from "../async/retry.ts";
+import { TimeoutError } from "../async/timeout.ts";
+import type { Guard } from "../sync/lock.ts";
+import { Semaphore } from "../sync/semaphore.ts";
+import { CookieJar } from "./_cookies.ts";
+import { LineSplitter, type ServerSentEvent, SSEParser } from "./_sse.ts";
+
+export type { ServerSentEvent };
+
+/** Time limits of a request, in milliseconds; each one is off when unset. */
+export interface TimeoutOptions {
+  /**
+   * The whole exchange: waiting for a free slot, sending, and reading the
+   * body to its end (aiohttp's `total`). Each retry attempt has its own.
+   */
+  total?: number;
+  /**
+   * From sending the request to the response's status line and headers
+   * (Deno's fetch does not expose the TCP/TLS handshake on its own).
+   */
+  connect?: number;
+  /** The longest wait for the next chunk of the body (aiohttp's `sock_read`). */
+  read?: number;
+}
+
+/** What {@linkcode RetryPolicy.onRetry} is told before each wait. */
+export interface RetryInfo {
+  /** The request's method. */
+  method: string;
+  /** The request's URL. */
+  url: string;
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  /** How long the session waits before the next attempt, in ms. */
+  delay: number;
+  /** The response status that is retried, or `undefined` for a network error. */
+  status: number | undefined;
+  /** The error: an {@linkcode HTTPStatusError} or a {@linkcode ClientConnectionError}. */
+  error: unknown;
+}
+
+/**
+ * When to try a request again — only for failures that a second attempt can
+ * heal, only for requests that are safe to send twice.
+ */
+export interface RetryPolicy {
+  /** How many attempts in all, the first included; 3 by default. */
+  attempts?: number;
+  /**
+   * The methods retried: the idempotent ones by default (GET, HEAD, PUT,
+   * DELETE, OPTIONS, TRACE).
+   */
+  methods?: readonly string[];
+  /** The statuses retried; 408, 413, 429, 500, 502, 503, 504 by default. */
+  statusCodes?: readonly number[];
+  /**
+   * The longest `Retry-After` honoured (413, 429 and 503 send it), in ms;
+   * a longer one is cut to this. 60 000 by default.
+   */
+  maxRetryAfter?: number;
+  /** The first backoff, in ms (full jitter); 100 by default. */
+  minDelay?: number;
+  /** The largest backoff, in ms; 10 000 by default. */
+  maxDelay?: number;
+  /** Called before each wait: the timeline of attempts. */
+  onRetry?: (info: RetryInfo) => void | PromiseLike<void>;
+}
+
+/** A request as the hooks see it, before it is sent. */
+export interface OutgoingRequest {
+  /** The method, upper case. */
+  method: string;
+  /** The resolved URL, query parameters included. */
+  url: URL;
+  /** The headers to send; a hook may change them. */
+  headers: Headers;
+  /** Which attempt this is, from 1. */
+  attempt: number;
+}
+
+/** Functions called around every attempt. */
+export interface RequestHooks {
+  /** Called before each attempt is sent (after a slot was obtained). */
+  beforeRequest?: (request: OutgoingRequest) => void | PromiseLike<void>;
+  /** Called with each attempt's response, before it is retried or returned. */
+  afterResponse?: (
+    response: ClientResponse,
+    request: OutgoingRequest,
+  ) => void | PromiseLike<void>;
+}
+
+/** Options for {@linkcode ClientSession}. */
+export interface ClientSessionOptions {
+  /** Where relative URLs point; a path in it is kept (aiohttp's rule). */
+  baseURL?: string | URL;
+  /** Headers sent with every request; a request's own headers win. */
+  headers?: HeadersInit;
+  /** Default time limits; a request's `timeout` overrides them field by field. */
+  timeout?: TimeoutOptions;
+  /**
+   * Requests in flight at once, bodies included (aiohttp's `limit`); 100 by
+   * default, `Infinity` for none.
+   */
+  limit?: number;
+  /** Requests in flight at once per origin; `Infinity` (none) by default. */
+  limitPerHost?: number;
+  /**
+   * Retries of idempotent requests, or a number of attempts; none by default.
+   */
+  retry?: RetryPolicy | number | false;
+  /** Whether a status ≥ 400 rejects with {@linkcode HTTPStatusError}; false by default. */
+  raiseForStatus?: boolean;
+  /** Whether to keep a cookie jar (aiohttp's default); true by default. */
+  cookies?: boolean;
+  /** A `Deno.HttpClient` (proxy, CA certificates, client certificates). */
+  client?: Deno.HttpClient;
+  /** Functions called around every attempt. */
+  hooks?: RequestHooks;
+}
+
+/** Query parameters: a record (arrays repeat the key) or `URLSearchParams`. */
+export type QueryParams =
+  | URLSearchParams
+  | Record<
+    string,
+    string | number | boolean | readonly (string | number | boolean)[]
+  >;
+
+/** Options of one request. */
+export interface RequestOptions extends SignalOptions {
+  /** Query parameters appended to the URL. */
+  params?: QueryParams;
+  /** Headers of this request. */
+  headers?: HeadersInit;
+  /** A value sent as JSON (`content-type: application/json`). */
+  json?: unknown;
+  /** Fields sent as `application/x-www-form-urlencoded`. */
+  form?: URLSearchParams | Record<string, string>;
+  /**
+   * A raw body. A `ReadableStream` body cannot be sent twice, so such a
+   * request is never retried.
+   */
+  body?: BodyInit | null;
+  /** Time limits of this request, over the session's. */
+  timeout?: TimeoutOptions;
+  /** This request's retry policy, over the session's. */
+  retry?: RetryPolicy | number | false;
+  /** Whether a status ≥ 400 rejects, over the session's setting. */
+  raiseForStatus?: boolean;
+  /** What to do on a redirect; `"follow"` by default. */
+  redirect?: RequestRedirect;
+}
+
+/**
+ * A response whose status was 400 or more — aiohttp's
+ * `ClientResponseError`, httpx's `HTTPStatusError`. It carries the status,
+ * the method, the URL (without credentials) and the start of the body.
+ *
+ * @example Usage
+ * ```ts
+ * import { ClientSession, HTTPStatusError } from "@aio/std/io/http";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = Deno.serve(
+ *   { port: 0, onListen() {} },
+ *   () => new Response("no such thing", { status: 404 }),
+ * );
+ * await using session = new ClientSession({ raiseForStatus: true });
+ * const error = await session.get(`http://127.0.0.1:${server.addr.port}/x`)
+ *   .catch((e) => e);
+ * assert.ok(error instanceof HTTPStatusError);
+ * assert.equal(error.status, 404);
+ * assert.equal(error.body, "no such thing");
+ * ```
+ */
+export class HTTPStatusError extends Error {
+  /** The response status. */
+  readonly status: number;
+  /** The request method. */
+  readonly method: string;
+  /** The URL, without user name or password. */
+  readonly url: string;
+  /** The first bytes of the body (at most about 1 KiB), decoded. */
+  readonly body: string;
+  /** The response headers. */
+  readonly headers: Headers;
+
+  /**
+   * Makes the error.
+   *
+   * @param status The status.
+   * @param method The method.
+   * @param url The URL (credentials are removed).
+   * @param body An excerpt of the body.
+   * @param headers The response headers.
+   */
+  constructor(
+    status: number,
+    method: string,
+    url: string,
+    body = "",
+    headers: Headers = new Headers(),
+  ) {
+    const where = safeURL(url);
+    super(
+      `${method} ${where} answered ${status}${
+        body === "" ? "" : `: ${JSON.stringify(body.slice(0, 200))}`
+      }`,
+    );
+    this.name = "HTTPStatusError";
+    this.status = status;
+    this.method = method;
+    this.url = where;
+    this.body = body;
+    this.headers = headers;
+  }
+}
+
+/**
+ * The request could not reach the server or lost it mid-way (refused,
+ * reset, DNS) — aiohttp's `ClientConnectionError`; Deno's error is the
+ * `cause`.
+ *
+ * @example Usage
+ * ```ts
+ * import { ClientConnectionError, ClientSession } from "@aio/std/io/http";
+ * import assert from "node:assert/strict";
+ *
+ * const listener = Deno.listen({ port: 0 });
+ * const port = listener.addr.port;
+ * listener.close(); // nobody listens there any more
+ * await using session = new ClientSession();
+ * await assert.rejects(
+ *   session.get(`http://127.0.0.1:${port}/`),
+ *   ClientConnectionError,
+ * );
+ * ```
+ */
+export class ClientConnectionError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed.
+   * @param options The underlying error as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ClientConnectionError";
+  }
+}
+
+/**
+ * A request's time limit passed — a {@linkcode TimeoutError} that says which
+ * limit (`"total"`, `"connect"` or `"read"`).
+ *
+ * @example Usage
+ * ```ts
+ * import { ClientSession, HTTPTimeoutError } from "@aio/std/io/http";
+ * import { TimeoutError } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new HTTPTimeoutError("read", 10, "GET", "http://h/");
+ * assert.ok(error instanceof TimeoutError);
+ * assert.equal(error.timeout, "read");
+ * assert.ok(ClientSession);
+ * ```
+ */
+export class HTTPTimeoutError extends TimeoutError {
+  /** Which limit passed. */
+  readonly timeout: "total" | "connect" | "read";
+  /** The limit, in ms. */
+  readonly ms: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param timeout Which limit passed.
+   * @param ms The limit, in ms.
+   * @param method The request's method.
+   * @param url The request's URL.
+   */
+  constructor(
+    timeout: "total" | "connect" | "read",
+    ms: number,
+    method: string,
+    url: string,
+  ) {
+    const what = timeout === "total"
+      ? "the whole request"
+      : timeout === "connect"
+      ? "the response headers"
+      : "the next chunk of the body";
+    super(
+      `Cannot ${method} ${
+        safeURL(url)
+      }: the ${timeout} timeout of ${ms} ms passed waiting for ${what}; raise 'timeout.${timeout}' if the server is just slow`,
+    );
+    this.name = "TimeoutError";
+    this.timeout = timeout;
+    this.ms = ms;
+  }
+}
+
+const IDEMPOTENT = ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"];
+const RETRY_STATUSES = [408, 413, 429, 500, 502, 503, 504];
+const EXCERPT_BYTES = 1024;
+const noop = (): void => {};
+
+function safeURL(url: string): string {
+  if (!url.includes("@")) return url;
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
+function toCancel(reason: unknown): unknown {
+  if (reason instanceof DOMException && reason.name === "AbortError") {
+    return new CancelledError(reason.message || undefined, { cause: reason });
+  }
+  return reason === undefined ? new CancelledError() : reason;
+}
+
+function checkMs(what: string, name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== "number" || !(value > 0))) {
+    throw new RangeError(
+      `Cannot ${what}: '${name}' must be a number > 0 (or Infinity), got ${
+        String(value)
+      }`,
+    );
+  }
+}
+
+function checkLimit(name: string, value: unknown): number {
+  if (value === undefined || value === Infinity) return Infinity;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot create a ClientSession: '${name}' must be an integer >= 1 (or Infinity), got ${
+        String(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+function checkTimeouts(what: string, t: TimeoutOptions | undefined): void {
+  if (t === undefined) return;
+  if (typeof t !== "object" || t === null) {
+    throw new TypeError(
+      `Cannot ${what}: 'timeout' must be an object, got ${
+        t === null ? "null" : typeof t
+      }`,
+    );
+  }
+  checkMs(what, "timeout.total", t.total);
+  checkMs(what, "timeout.connect", t.connect);
+  checkMs(what, "timeout.read", t.read);
+}
+
+interface Policy {
+  attempts: number;
+  methods: Set<string>;
+  statusCodes: Set<number>;
+  maxRetryAfter: number;
+  minDelay: number;
+  maxDelay: number;
+  onRetry: RetryPolicy["onRetry"];
+}
+
+function toPolicy(
+  what: string,
+  retry: RetryPolicy | number | false | undefined,
+): Policy | undefined {
+  if (retry === undefined || retry === false) return undefined;
+  const options: RetryPolicy = typeof retry === "number"
+    ? { attempts: retry }
+    : retry;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot ${what}: 'retry' must be an object, a number or false, got ${typeof retry}`,
+    );
+  }
+  const attempts = options.attempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw new RangeError(
+      `Cannot ${what}: 'retry.attempts' must be an integer >= 1, got ${
+        String(attempts)
+      }`,
+    );
+  }
+  const maxRetryAfter = options.maxRetryAfter ?? 60_000;
+  const minDelay = options.minDelay ?? 100;
+  const maxDelay = options.maxDelay ?? Math.max(10_000, minDelay);
+  for (
+    const [name, value] of [
+      ["maxRetryAfter", maxRetryAfter],
+      ["minDelay", minDelay],
+      ["maxDelay", maxDelay],
+    ] as const
+  ) {
+    if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
+      throw new RangeError(
+        `Cannot ${what}: 'retry.${name}' must be a finite number >= 0, got ${
+          String(value)
+        }`,
+      );
+    }
+  }
+  if (options.onRetry !== undefined && typeof options.onRetry !== "function") {
+    throw new TypeError(
+      `Cannot ${what}: 'retry.onRetry' must be a function, got ${typeof options
+        .onRetry}`,
+    );
+  }
+  return {
+    attempts,
+    methods: new Set(
+      (options.methods ?? IDEMPOTENT).map((m) => m.toUpperCase()),
+    ),
+    statusCodes: new Set(options.statusCodes ?? RETRY_STATUSES),
+    maxRetryAfter,
+    minDelay,
+    maxDelay,
+    onRetry: options.onRetry,
+  };
+}
+
+/**
+ * `Retry-After` in ms (delta-seconds or an HTTP date), or `undefined` when
+ * absent or unreadable.
+ */
+function parseRetryAfter(
+  value: string | null,
+  now: number,
+): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+// A retryable status, thrown inside the retry loop only.
+class RetryableStatus extends HTTPStatusError {
+  constructor(response: ClientResponse, readonly delay: number | undefined) {
+    super(response.status, response.method, response.url, "", response.headers);
+  }
+}
+
+// One attempt's state: its abort controller, its slots and timers. It is
+// "finished" once the body was read to the end, failed, was cancelled or was
+// released; only then are the slots given back.
+class Exchange {
+  readonly controller = new AbortController();
+  readonly session: SessionCore;
+  readonly method: string;
+  readonly url: string;
+  readonly readTimeout: number | undefined;
+  guard: Guard | undefined = undefined;
+  hostGuard: Guard | undefined = undefined;
+  hostKey = "";
+  totalTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  connectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  userSignal: AbortSignal | undefined = undefined;
+  // Whether a fetch or a body read is pending: close() then waits for it.
+  busy = true;
+  body: ReadableStream<Uint8Array> | null = null;
+  finished = false;
+
+  constructor(
+    session: SessionCore,
+    method: string,
+    url: string,
+    readTimeout: number | undefined,
+  ) {
+    this.session = session;
+    this.method = method;
+    this.url = url;
+    this.readTimeout = readTimeout;
+  }
+
+  handleEvent(): void {
+    this.abort(toCancel(this.userSignal!.reason));
+  }
+
+  abort(error: unknown): void {
+    if (!this.finished) this.controller.abort(error);
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.busy = false;
+    if (this.totalTimer !== undefined) clearTimeout(this.totalTimer);
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.userSignal?.removeEventListener("abort", this);
+    this.guard?.[Symbol.dispose]();
+    if (this.hostGuard !== undefined) {
+      this.hostGuard[Symbol.dispose]();
+      this.session.hostIdle(this.hostKey);
+    }
+    this.session.forget(this);
+  }
+
+  /** Ends an exchange whose body nobody will read: cancels it, then finishes. */
+  discard(error?: unknown): Promise<void> {
+    const body = this.body;
+    this.abort(
+      error ?? new CancelledError("Cancelled: the body was released unread"),
+    );
+    this.finish();
+    if (body === null || body.locked) return Promise.resolve();
+    return body.cancel().catch(noop);
+  }
+}
+
+// What the session's exchanges need from it, kept apart from the public API.
+interface SessionCore {
+  forget(exchange: Exchange): void;
+  hostIdle(key: string): void;
+}
+
+type Kind = "text" | "json" | "bytes";
+
+// The body of one response: whole reads through the native fast paths,
+// chunk reads through one reader; each read answers to the cancel scope and
+// signal of whoever calls it.
+class Body {
+  readonly exchange: Exchange;
+  readonly raw: Response;
+  reader: ReadableStreamDefaultReader<Uint8Array> | undefined = undefined;
+  used = false;
+
+  constructor(exchange: Exchange, raw: Response) {
+    this.exchange = exchange;
+    this.raw = raw;
+  }
+
+  claim(what: string): Error | undefined {
+    if (this.used) {
+      return new TypeError(
+        `Cannot ${what} the body of ${this.exchange.method} ${
+          safeURL(this.exchange.url)
+        }: it was already read or released`,
+      );
+    }
+    this.used = true;
+    return undefined;
+  }
+
+  whole(kind: Kind, options: SignalOptions | undefined): Promise<unknown> {
+    const refused = this.claim(`read`);
+    if (refused !== undefined) return Promise.reject(refused);
+    const exchange = this.exchange;
+    if (exchange.readTimeout !== undefined) return this.#collect(kind, options);
+    const raw = this.raw;
+    const signal = options?.signal;
+    if (signal === undefined && currentScope() === undefined) {
+      // Nothing but the exchange's own abort can stop it: no wrapper.
+      return native(raw, kind).then(
+        (value) => {
+          exchange.finish();
+          return value;
+        },
+        (error) => {
+          exchange.abort(error);
+          exchange.finish();
+          throw error;
+        },
+      );
+    }
+    let started: Promise<unknown> | undefined;
+    return suspend<unknown>((resolve, reject) => {
+      started = native(raw, kind);
+      started.then(resolve, reject);
+      return (error) => exchange.abort(error);
+    }, options).then(
+      (value) => {
+        exchange.finish();
+        return value;
+      },
+      (error) => this.#failed(error, started),
+    );
+  }
+
+  // Reads the whole body chunk by chunk (for the read timeout), then decodes.
+  async #collect(
+    kind: Kind,
+    options: SignalOptions | undefined,
+  ): Promise<unknown> {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    while (true) {
+      const { done, value } = await this.read(options);
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+    const bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
+    if (chunks.length !== 1) {
+      let at = 0;
+      for (const chunk of chunks) {
+        bytes.set(chunk, at);
+        at += chunk.byteLength;
+      }
+    }
+    if (kind === "bytes") return bytes;
+    const text = new TextDecoder().decode(bytes);
+    return kind === "text" ? text : JSON.parse(text);
+  }
+
+  /** One chunk, or `done` at the end of the body (which ends the exchange). */
+  read(
+    options: SignalOptions | undefined,
+  ): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const exchange = this.exchange;
+    const stream = this.raw.body;
+    if (stream === null) {
+      exchange.finish();
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    if (exchange.finished && this.reader === undefined) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot read the body of ${exchange.method} ${
+            safeURL(exchange.url)
+          }: it was released`,
+        ),
+      );
+    }
+    const reader = this.reader ??= stream.getReader();
+    exchange.busy = true;
+    const readTimeout = exchange.readTimeout;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (readTimeout !== undefined && readTimeout !== Infinity) {
+      timer = setTimeout(() => {
+        exchange.abort(
+          new HTTPTimeoutError(
+            "read",
+            readTimeout,
+            exchange.method,
+            exchange.url,
+          ),
+        );
+      }, readTimeout);
+    }
+    let started: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+    const chunk = options?.signal === undefined && currentScope() === undefined
+      ? (started = reader.read())
+      : suspend<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+        started = reader.read();
+        started.then(resolve, reject);
+        return (error) => exchange.abort(error);
+      }, options);
+    return chunk.then(
+      (result) => {
+        if (timer !== undefined) clearTimeout(timer);
+        exchange.busy = false;
+        if (result.done) exchange.finish();
+        return result;
+      },
+      (error) => {
+        if (timer !== undefined) clearTimeout(timer);
+        return this.#failed(error, started);
+      },
+    );
+  }
+
+  // A read failed or was cancelled: the body is abandoned. Stop the
+  // exchange, wait until the native read has really stopped, then rethrow.
+  async #failed(
+    error: unknown,
+    started: Promise<unknown> | undefined,
+  ): Promise<never> {
+    const exchange = this.exchange;
+    exchange.abort(error);
+    if (started !== undefined) await started.then(noop, noop);
+    else if (this.reader !== undefined) {
+      await this.reader.cancel(error).catch(noop);
+    } else if (this.raw.body !== null && !this.raw.body.locked) {
+      await this.raw.body.cancel(error).catch(noop);
+    }
+    exchange.finish();
+    throw error;
+  }
+
+  release(): Promise<void> {
+    const exchange = this.exchange;
+    this.used = true;
+    if (exchange.finished) return Promise.resolve();
+    if (this.reader !== undefined) {
+      const reader = this.reader;
+      exchange.abort(new CancelledError("Cancelled: the body was released"));
+      exchange.finish();
+      return reader.cancel().catch(noop);
+    }
+    return exchange.discard();
+  }
+}
+
+function native(raw: Response, kind: Kind): Promise<unknown> {
+  return kind === "text"
+    ? raw.text()
+    : kind === "json"
+    ? raw.json()
+    : raw.bytes();
+}
+
+/**
+ * The body of a {@linkcode ClientResponse} as chunks: `for await (const
+ * chunk of resp.body)`. Each step waits in the cancel scope of the code that
+ * iterates; cancelling it aborts the transfer. Breaking out of the loop
+ * releases the rest of the body.
+ *
+ * @example Usage
+ * ```ts
+ * import { ClientSession } from "@aio/std/io/http";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+ *   new Response("0123456789"));
+ * await using session = new ClientSession();
+ * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+ * let size = 0;
+ * for await (const chunk of resp.body) size += chunk.byteLength;
+ * assert.equal(size, 10);
+ * ```
+ */
+export class ResponseBody implements AsyncIterable<Uint8Array> {
+  #body: Body;
+
+  /** @ignore */
+  constructor(body: Body) {
+    this.#body = body;
+  }
+
+  /**
+   * Reads the next chunk.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("hi"));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * const first = await resp.body.read();
+   * assert.equal(new TextDecoder().decode(first.value), "hi");
+   * assert.equal((await resp.body.read()).done, true);
+   * ```
+   *
+   * @param options Cancellation of this read.
+   * @returns The chunk, or `done` at the end.
+   */
+  read(options?: SignalOptions): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const body = this.#body;
+    if (body.reader === undefined) {
+      const refused = body.claim("read");
+      if (refused !== undefined) return Promise.reject(refused);
+    }
+    return body.read(options);
+  }
+
+  /**
+   * A `ReadableStream` of the rest of the body, to pipe into Deno's APIs
+   * (`Deno.FsFile.writable`, `Response`). The session's limits, timeouts
+   * and `close()` still apply; the reads do not see the reader's scope.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("streamed"));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(await new Response(resp.body.stream()).text(), "streamed");
+   * ```
+   *
+   * @returns The stream.
+   */
+  stream(): ReadableStream<Uint8Array> {
+    const body = this.#body;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const { done, value } = await this.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: () => body.release(),
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * Releases the rest of the body unread (closes the transfer, frees the
+   * request's slot).
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("unwanted"));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * await resp.body.cancel();
+   * ```
+   *
+   * @returns A promise that settles once the body is released.
+   */
+  cancel(): Promise<void> {
+    return this.#body.release();
+  }
+
+  /**
+   * Iterates over the chunks.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("abc"));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * const chunks = [];
+   * for await (const chunk of resp.body) chunks.push(chunk);
+   * assert.ok(chunks.length >= 1);
+   * ```
+   *
+   * @returns An iterator of chunks.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return new ChunkIterator(this);
+  }
+}
+
+class ChunkIterator implements AsyncIterator<Uint8Array> {
+  #body: ResponseBody;
+  constructor(body: ResponseBody) {
+    this.#body = body;
+  }
+  next(): Promise<IteratorResult<Uint8Array>> {
+    return this.#body.read() as Promise<IteratorResult<Uint8Array>>;
+  }
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    await this.#body.cancel();
+    return { done: true, value: undefined };
+  }
+}
+
+// lines() and events(): chunk reads decoded as UTF-8 and split into lines;
+// every `next` reads in its caller's scope.
+class LineIterator<T> implements AsyncIterableIterator<T> {
+  #body: Body;
+  #signal: AbortSignal | undefined;
+  #decoder = new TextDecoder();
+  #splitter = new LineSplitter();
+  #lines: string[] = [];
+  #at = 0;
+  #ended = false;
+  #map: (line: string) => T | undefined;
+
+  constructor(
+    body: Body,
+    signal: AbortSignal | undefined,
+    map: (line: string) => T | undefined,
+  ) {
+    this.#body = body;
+    this.#signal = signal;
+    this.#map = map;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    while (true) {
+      while (this.#at < this.#lines.length) {
+        const item = this.#map(this.#lines[this.#at++]);
+        if (item !== undefined) return { done: false, value: item };
+      }
+      if (this.#ended) return { done: true, value: undefined };
+      const { done, value } = await this.#body.read(
+        this.#signal === undefined ? undefined : { signal: this.#signal },
+      );
+      this.#at = 0;
+      if (done) {
+        this.#ended = true;
+        const tail = this.#decoder.decode();
+        this.#lines = this.#splitter.push(tail);
+        const last = this.#splitter.end();
+        if (last !== undefined) this.#lines.push(last);
+      } else {
+        this.#lines = this.#splitter.push(
+          this.#decoder.decode(value, { stream: true }),
+        );
+      }
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.#ended = true;
+    this.#lines = [];
+    await this.#body.release();
+    return { done: true, value: undefined };
+  }
+}
+
+/**
+ * A response of {@linkcode ClientSession} — aiohttp's `ClientResponse`. The
+ * request holds its slot (see `limit`) until the body was read to its end,
+ * failed, or was released: read it, or dispose of it (`await using resp`)
+ * to give the slot back unread. Every body read waits in the cancel scope
+ * of the code that reads, even when the request was made in another.
+ *
+ * @example Usage
+ * ```ts
+ * import { ClientSession } from "@aio/std/io/http";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+ *   Response.json({ hello: "world" }));
+ * await using session = new ClientSession();
+ * await using resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+ * assert.equal(resp.status, 200);
+ * assert.ok(resp.ok);
+ * assert.equal(resp.headers.get("content-type"), "application/json");
+ * assert.deepEqual(await resp.json(), { hello: "world" });
+ * ```
+ */
+export class ClientResponse implements AsyncDisposable {
+  /** The status code. */
+  readonly status: number;
+  /** The status text. */
+  readonly statusText: string;
+  /** The response headers. */
+  readonly headers: Headers;
+  /** The final URL (after redirects). */
+  readonly url: string;
+  /** The request's method. */
+  readonly method: string;
+  /** Whether a redirect was followed. */
+  readonly redirected: boolean;
+  #body: Body;
+  #stream: ResponseBody | undefined = undefined;
+
+  /** @ignore */
+  constructor(body: Body, method: string) {
+    const raw = body.raw;
+    this.#body = body;
+    this.status = raw.status;
+    this.statusText = raw.statusText;
+    this.headers = raw.headers;
+    this.url = raw.url || body.exchange.url;
+    this.method = method;
+    this.redirected = raw.redirected;
+  }
+
+  /** Whether the status is in 200–299. */
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  /** Whether the body was read (or started to be) or released. */
+  get bodyUsed(): boolean {
+    return this.#body.used;
+  }
+
+  /**
+   * The body as chunks, for `for await`; see {@linkcode ResponseBody}.
+   *
+   * @returns The body.
+   */
+  get body(): ResponseBody {
+    return this.#stream ??= new ResponseBody(this.#body);
+  }
+
+  /**
+   * Reads the body as UTF-8 text.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("hello"));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(await resp.text(), "hello");
+   * ```
+   *
+   * @param options Cancellation of the read.
+   * @returns The text.
+   */
+  text(options?: SignalOptions): Promise<string> {
+    return this.#body.whole("text", options) as Promise<string>;
+  }
+
+  /**
+   * Reads the body and parses it as JSON.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   Response.json([1, 2]));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.deepEqual(await resp.json(), [1, 2]);
+   * ```
+   *
+   * @typeParam T The type the caller expects (not checked).
+   * @param options Cancellation of the read.
+   * @returns The parsed value.
+   */
+  json<T = unknown>(options?: SignalOptions): Promise<T> {
+    return this.#body.whole("json", options) as Promise<T>;
+  }
+
+  /**
+   * Reads the body as bytes.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response(new Uint8Array([1, 2, 3])));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.deepEqual(await resp.bytes(), new Uint8Array([1, 2, 3]));
+   * ```
+   *
+   * @param options Cancellation of the read.
+   * @returns The bytes.
+   */
+  bytes(options?: SignalOptions): Promise<Uint8Array> {
+    return this.#body.whole("bytes", options) as Promise<Uint8Array>;
+  }
+
+  /**
+   * The body as lines of UTF-8 text, without their line ends (`\n`, `\r\n`
+   * or `\r`); the last line is yielded even without one.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("one\ntwo\r\nthree"));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * const lines = [];
+   * for await (const line of resp.lines()) lines.push(line);
+   * assert.deepEqual(lines, ["one", "two", "three"]);
+   * ```
+   *
+   * @param options Cancellation of every read.
+   * @returns An iterator of lines.
+   */
+  lines(options?: SignalOptions): AsyncIterableIterator<string> {
+    const refused = this.#body.claim("read the lines of");
+    if (refused !== undefined) return failing(refused);
+    return new LineIterator<string>(
+      this.#body,
+      options?.signal,
+      (line) => line,
+    );
+  }
+
+  /**
+   * The body as Server-Sent Events (`text/event-stream`), the streaming
+   * format of LLM and push APIs; events split across chunks are put back
+   * together.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("event: greet\ndata: hello\n\ndata: a\ndata: b\n\n", {
+   *     headers: { "content-type": "text/event-stream" },
+   *   }));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * const events = [];
+   * for await (const event of resp.events()) events.push(event);
+   * assert.deepEqual(events.map((e) => [e.event, e.data]), [
+   *   ["greet", "hello"],
+   *   ["message", "a\nb"],
+   * ]);
+   * ```
+   *
+   * @param options Cancellation of every read.
+   * @returns An iterator of events.
+   */
+  events(options?: SignalOptions): AsyncIterableIterator<ServerSentEvent> {
+    const refused = this.#body.claim("read the events of");
+    if (refused !== undefined) return failing(refused);
+    const parser = new SSEParser();
+    return new LineIterator<ServerSentEvent>(
+      this.#body,
+      options?.signal,
+      // An event not ended by a blank line is dropped (the standard's rule).
+      (line) => parser.line(line),
+    );
+  }
+
+  /**
+   * Rejects with {@linkcode HTTPStatusError} when the status is 400 or
+   * more (reading at most ~1 KiB of the body for the error, then releasing
+   * it); resolves with the response otherwise — aiohttp's
+   * `raise_for_status()`.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession, HTTPStatusError } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("slow down", { status: 429 }));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * await assert.rejects(resp.raiseForStatus(), HTTPStatusError);
+   * ```
+   *
+   * @returns The response, when its status is below 400.
+   */
+  async raiseForStatus(): Promise<this> {
+    if (this.status < 400) return this;
+    throw new HTTPStatusError(
+      this.status,
+      this.method,
+      this.url,
+      await this.#excerpt(),
+      this.headers,
+    );
+  }
+
+  async #excerpt(): Promise<string> {
+    const body = this.#body;
+    if (body.used || body.raw.body === null) {
+      await body.release();
+      return "";
+    }
+    body.used = true;
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      while (size < EXCERPT_BYTES) {
+        const { done, value } = await body.read(undefined);
+        if (done) break;
+        chunks.push(value);
+        size += value.byteLength;
+      }
+    } finally {
+      await body.release();
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return new TextDecoder().decode(bytes.subarray(0, EXCERPT_BYTES));
+  }
+
+  /**
+   * Releases the body unread: closes the transfer and frees the request's
+   * slot. Idempotent; `await using resp` calls it.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("big"));
+   * await using session = new ClientSession({ limit: 1 });
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * await resp.release(); // without it, the next request would wait for the slot
+   * const next = await session.get(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(await next.text(), "big");
+   * ```
+   *
+   * @returns A promise that settles once the body is released.
+   */
+  release(): Promise<void> {
+    return this.#body.release();
+  }
+
+  /**
+   * Same as {@linkcode ClientResponse.release}.
+   *
+   * @returns A promise that settles once the body is released.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#body.release();
+  }
+}
+
+function failing<T>(error: unknown): AsyncIterableIterator<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next: () => Promise.reject(error),
+  };
+}
+
+function hasScheme(url: string): boolean {
+  return /^[a-zA-Z][a-zA-Z\d+.-]*:/.test(url);
+}
+
+function isReplayable(options: RequestOptions | undefined): boolean {
+  const body = options?.body;
+  return !(body instanceof ReadableStream);
+}
+
+/**
+ * An HTTP client session on Deno's `fetch` — aiohttp's `ClientSession`,
+ * httpx's `AsyncClient`: a base URL, default headers, time limits, a cap on
+ * requests in flight (per session and per origin), retries of idempotent
+ * requests honouring `Retry-After`, a cookie jar, and hooks. Every request
+ * and every body read waits in the ambient cancel scope (and an explicit
+ * `signal`): cancelling the task aborts the transfer. `await using session`
+ * aborts what is still in flight and waits for it to stop.
+ *
+ * @example The seed's concurrent fetches
+ * ```ts
+ * import { ClientSession } from "@aio/std/io/http";
+ * import { gather, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = Deno.serve({ port: 0, onListen() {} }, async (req) => {
+ *   const ms = Number(new URL(req.url).searchParams.get("ms"));
+ *   await sleep(ms);
+ *   return new Response(`waited ${ms}`);
+ * });
+ * await using session = new ClientSession({
+ *   baseURL: `http://127.0.0.1:${server.addr.port}`,
+ * });
+ * const fetchText = async (ms: number) => {
+ *   await using resp = await session.get("/delay", { params: { ms } });
+ *   return await resp.text();
+ * };
+ * const pages = await gather(() => fetchText(30), () => fetchText(20));
+ * assert.deepEqual(pages, ["waited 30", "waited 20"]);
+ * ```
+ *
+ * @example JSON in, JSON out
+ * ```ts
+ * import { ClientSession } from "@aio/std/io/http";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = Deno.serve({ port: 0, onListen() {} }, async (req) =>
+ *   Response.json({ got: await req.json() }));
+ * await using session = new ClientSession({
+ *   baseURL: `http://127.0.0.1:${server.addr.port}/api/`,
+ * });
+ * const resp = await session.post("items", { json: { name: "x" } });
+ * assert.deepEqual(await resp.json(), { got: { name: "x" } });
+ * ```
+ */
+export class ClientSession implements AsyncDisposable {
+  #base: URL | undefined;
+  #headers: Headers | undefined;
+  #timeout: TimeoutOptions;
+  #limit: Semaphore | undefined;
+  #limitPerHost: number;
+  #hosts = new Map<string, Semaphore>();
+  #retry: Policy | undefined;
+  #raiseForStatus: boolean;
+  #jar: CookieJar | undefined;
+  #client: Deno.HttpClient | undefined;
+  #hooks: RequestHooks | undefined;
+  #live = new Set<Exchange>();
+  #closed = false;
+  #idle: (() => void) | undefined = undefined;
+  // What the exchanges call back: kept off the public API.
+  #core: SessionCore = {
+    forget: (exchange) => {
+      this.#live.delete(exchange);
+      if (this.#live.size === 0 && this.#idle !== undefined) {
+        const idle = this.#idle;
+        this.#idle = undefined;
+        idle();
+      }
+    },
+    hostIdle: (key) => {
+      const semaphore = this.#hosts.get(key);
+      if (
+        semaphore !== undefined && !semaphore.locked() &&
+        semaphore.value === this.#limitPerHost
+      ) {
+        this.#hosts.delete(key);
+      }
+    },
+  };
+
+  /**
+   * Makes a session.
+   *
+   * @param options Base URL, headers, timeouts, limits, retries, cookies,
+   * hooks and a `Deno.HttpClient`.
+   */
+  constructor(options?: ClientSessionOptions) {
+    const what = "create a ClientSession";
+    if (options?.baseURL !== undefined) {
+      let base: URL;
+      try {
+        base = new URL(options.baseURL);
+      } catch {
+        throw new TypeError(
+          `Cannot ${what}: 'baseURL' must be an absolute URL, got ${
+            JSON.stringify(String(options.baseURL))
+          }`,
+        );
+      }
+      // aiohttp's rule: the base path is kept, relative paths go under it.
+      if (!base.pathname.endsWith("/")) base.pathname += "/";
+      base.search = "";
+      base.hash = "";
+      this.#base = base;
+    }
+    if (options?.headers !== undefined) {
+      this.#headers = new Headers(options.headers);
+    }
+    checkTimeouts(what, options?.timeout);
+    this.#timeout = { ...options?.timeout };
+    const limit = checkLimit("limit", options?.limit ?? 100);
+    this.#limit = limit === Infinity ? undefined : new Semaphore(limit);
+    this.#limitPerHost = checkLimit("limitPerHost", options?.limitPerHost);
+    this.#retry = toPolicy(what, options?.retry);
+    this.#raiseForStatus = options?.raiseForStatus === true;
+    this.#jar = options?.cookies === false ? undefined : new CookieJar();
+    this.#client = options?.client;
+    const hooks = options?.hooks;
+    if (hooks !== undefined) {
+      for (const name of ["beforeRequest", "afterResponse"] as const) {
+        if (hooks[name] !== undefined && typeof hooks[name] !== "function") {
+          throw new TypeError(
+            `Cannot ${what}: 'hooks.${name}' must be a function, got ${typeof hooks[
+              name
+            ]}`,
+          );
+        }
+      }
+      this.#hooks = hooks;
+    }
+  }
+
+  /** Whether {@linkcode ClientSession.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends a GET request.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, (req) =>
+   *   new Response(new URL(req.url).search));
+   * await using session = new ClientSession();
+   * const resp = await session.get(`http://127.0.0.1:${server.addr.port}/`, {
+   *   params: { q: "x y", tag: ["a", "b"] },
+   * });
+   * assert.equal(await resp.text(), "?q=x+y&tag=a&tag=b");
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options Parameters, headers, signal, timeouts, retry.
+   * @returns The response, once its headers arrived.
+   */
+  get(url: string | URL, options?: RequestOptions): Promise<ClientResponse> {
+    return this.request("GET", url, options);
+  }
+
+  /**
+   * Sends a POST request (never retried unless `retry.methods` says so).
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, async (req) =>
+   *   new Response(await req.text()));
+   * await using session = new ClientSession();
+   * const url = `http://127.0.0.1:${server.addr.port}/`;
+   * assert.equal(await (await session.post(url, { body: "data" })).text(), "data");
+   * assert.equal(
+   *   await (await session.post(url, { form: { a: "1" } })).text(),
+   *   "a=1",
+   * );
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options The body (`json`, `form` or `body`), headers, signal…
+   * @returns The response.
+   */
+  post(url: string | URL, options?: RequestOptions): Promise<ClientResponse> {
+    return this.request("POST", url, options);
+  }
+
+  /**
+   * Sends a PUT request.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, (req) =>
+   *   new Response(req.method));
+   * await using session = new ClientSession();
+   * const resp = await session.put(`http://127.0.0.1:${server.addr.port}/`, { json: 1 });
+   * assert.equal(await resp.text(), "PUT");
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options The body, headers, signal…
+   * @returns The response.
+   */
+  put(url: string | URL, options?: RequestOptions): Promise<ClientResponse> {
+    return this.request("PUT", url, options);
+  }
+
+  /**
+   * Sends a PATCH request.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, (req) =>
+   *   new Response(req.method));
+   * await using session = new ClientSession();
+   * const resp = await session.patch(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(await resp.text(), "PATCH");
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options The body, headers, signal…
+   * @returns The response.
+   */
+  patch(url: string | URL, options?: RequestOptions): Promise<ClientResponse> {
+    return this.request("PATCH", url, options);
+  }
+
+  /**
+   * Sends a DELETE request.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, (req) =>
+   *   new Response(req.method));
+   * await using session = new ClientSession();
+   * const resp = await session.delete(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(await resp.text(), "DELETE");
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options Headers, signal…
+   * @returns The response.
+   */
+  delete(url: string | URL, options?: RequestOptions): Promise<ClientResponse> {
+    return this.request("DELETE", url, options);
+  }
+
+  /**
+   * Sends a HEAD request (the response has no body).
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response("body", { headers: { "x-a": "1" } }));
+   * await using session = new ClientSession();
+   * const resp = await session.head(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(resp.headers.get("x-a"), "1");
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options Headers, signal…
+   * @returns The response.
+   */
+  head(url: string | URL, options?: RequestOptions): Promise<ClientResponse> {
+    return this.request("HEAD", url, options);
+  }
+
+  /**
+   * Sends an OPTIONS request.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, () =>
+   *   new Response(null, { status: 204, headers: { allow: "GET" } }));
+   * await using session = new ClientSession();
+   * const resp = await session.options(`http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(resp.headers.get("allow"), "GET");
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options Headers, signal…
+   * @returns The response.
+   */
+  options(
+    url: string | URL,
+    options?: RequestOptions,
+  ): Promise<ClientResponse> {
+    return this.request("OPTIONS", url, options);
+  }
+
+  /**
+   * Sends a request with any method. Rejects (never throws) on bad input.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, (req) =>
+   *   new Response(req.method));
+   * await using session = new ClientSession();
+   * const resp = await session.request("PROPFIND", `http://127.0.0.1:${server.addr.port}/`);
+   * assert.equal(await resp.text(), "PROPFIND");
+   * ```
+   *
+   * @param method The method, e.g. `"GET"`.
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options Parameters, headers, body, signal, timeouts, retry.
+   * @returns The response, once its headers arrived.
+   */
+  request(
+    method: string,
+    url: string | URL,
+    options?: RequestOptions,
+  ): Promise<ClientResponse> {
+    let prepared: Prepared;
+    try {
+      prepared = this.#prepare(method, url, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const policy = prepared.policy;
+    if (
+      policy === undefined || policy.attempts === 1 ||
+      !policy.methods.has(prepared.method) || !isReplayable(options)
+    ) {
+      return this.#finalize(this.#attempt(prepared, 1), prepared);
+    }
+    return this.#finalize(this.#withRetries(prepared, policy), prepared);
+  }
+
+  async #finalize(
+    response: Promise<ClientResponse>,
+    prepared: Prepared,
+  ): Promise<ClientResponse> {
+    const resp = await response;
+    if (prepared.raiseForStatus && resp.status >= 400) {
+      await resp.raiseForStatus();
+    }
+    return resp;
+  }
+
+  async #withRetries(
+    prepared: Prepared,
+    policy: Policy,
+  ): Promise<ClientResponse> {
+    try {
+      return await retryCalls(async (attempt) => {
+        const resp = await this.#attempt(prepared, attempt);
+        if (attempt < policy.attempts && policy.statusCodes.has(resp.status)) {
+          const status = resp.status;
+          let delay: number | undefined;
+          if (status === 413 || status === 429 || status === 503) {
+            delay = parseRetryAfter(
+              resp.headers.get("retry-after"),
+              Date.now(),
+            );
+            if (delay !== undefined) {
+              delay = Math.min(delay, policy.maxRetryAfter);
+            }
+          }
+          await resp.release();
+          throw new RetryableStatus(resp, delay);
+        }
+        return resp;
+      }, {
+        attempts: policy.attempts,
+        minDelay: policy.minDelay,
+        maxDelay: policy.maxDelay,
+        retryIf: (error) =>
+          error instanceof RetryableStatus ||
+          error instanceof ClientConnectionError ||
+          (error instanceof HTTPTimeoutError && error.timeout === "connect"),
+        retryAfter: (error) =>
+          error instanceof RetryableStatus ? error.delay : undefined,
+        onRetry: policy.onRetry === undefined
+          ? undefined
+          : (error, attempt, delay) =>
+            policy.onRetry!({
+              method: prepared.method,
+              url: prepared.url.href,
+              attempt,
+              delay,
+              status: error instanceof RetryableStatus
+                ? error.status
+                : undefined,
+              error,
+            }),
+      });
+    } catch (error) {
+      // The last attempt's own error, as without retries; every attempt's
+      // error was shown to onRetry.
+      if (error instanceof RetryError) throw error.cause;
+      throw error;
+    }
+  }
+
+  #prepare(
+    method: string,
+    url: string | URL,
+    options: RequestOptions | undefined,
+  ): Prepared {
+    if (typeof method !== "string" || !/^[!#$%&'*+.^_`|~\w-]+$/.test(method)) {
+      throw new TypeError(
+        `Cannot send the request: 'method' must be an HTTP token, got ${
+          JSON.stringify(method)
+        }`,
+      );
+    }
+    method = method.toUpperCase();
+    if (this.#closed) {
+      throw new Error(
+        `Cannot ${method} ${
+          safeURL(String(url))
+        }: the ClientSession is closed; make a new one`,
+      );
+    }
+    const target = this.#resolve(method, url);
+    const params = options?.params;
+    if (params !== undefined) appendParams(target, params);
+    const what = `${method} ${safeURL(target.href)}`;
+    let timeout = this.#timeout;
+    if (options?.timeout !== undefined) {
+      checkTimeouts(what, options.timeout);
+      timeout = { ...timeout, ...options.timeout };
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(
+        `Cannot ${what}: 'signal' must be an AbortSignal, got ${typeof signal}`,
+      );
+    }
+    // Headers: the session's, then the request's; a Headers object only
+    // when there is something to merge.
+    let headers: Headers | undefined;
+    if (this.#headers !== undefined) headers = new Headers(this.#headers);
+    if (options?.headers !== undefined) {
+      if (headers === undefined) headers = new Headers(options.headers);
+      else for (const [k, v] of new Headers(options.headers)) headers.set(k, v);
+    }
+    let body: BodyInit | null | undefined = options?.body;
+    let given = body !== undefined ? 1 : 0;
+    if (options?.json !== undefined) {
+      given++;
+      body = JSON.stringify(options.json);
+      headers ??= new Headers();
+      if (!headers.has("content-type")) {
+        headers.set("content-type", "application/json");
+      }
+    }
+    if (options?.form !== undefined) {
+      given++;
+      body = new URLSearchParams(options.form);
+    }
+    if (given > 1) {
+      throw new TypeError(
+        `Cannot ${what}: give one of 'json', 'form' and 'body', got ${given}`,
+      );
+    }
+    const retry = options?.retry === undefined
+      ? this.#retry
+      : toPolicy(what, options.retry);
+    return {
+      method,
+      url: target,
+      headers,
+      body,
+      timeout,
+      signal,
+      policy: retry,
+      raiseForStatus: options?.raiseForStatus ?? this.#raiseForStatus,
+      redirect: options?.redirect,
+    };
+  }
+
+  #resolve(method: string, url: string | URL): URL {
+    if (url instanceof URL) return new URL(url.href);
+    if (typeof url !== "string") {
+      throw new TypeError(
+        `Cannot ${method}: 'url' must be a string or a URL, got ${typeof url}`,
+      );
+    }
+    const base = this.#base;
+    try {
+      if (base === undefined || hasScheme(url)) return new URL(url);
+      if (url.startsWith("//")) return new URL(url, base);
+      // aiohttp's rule: "/users" and "users" both go under the base path.
+      return new URL(url.replace(/^\/+/, ""), base);
+    } catch {
+      throw new TypeError(
+        `Cannot ${method} ${JSON.stringify(safeURL(url))}: not a valid URL${
+          base === undefined
+            ? " (relative URLs need the session's 'baseURL')"
+            : ""
+        }`,
+      );
+    }
+  }
+
+  async #attempt(prepared: Prepared, attempt: number): Promise<ClientResponse> {
+    if (this.#closed) {
+      throw new Error(
+        `Cannot ${prepared.method} ${
+          safeURL(prepared.url.href)
+        }: the ClientSession is closed; make a new one`,
+      );
+    }
+    const { method, timeout } = prepared;
+    const href = prepared.url.href;
+    const exchange = new Exchange(this.#core, method, href, timeout.read);
+    this.#live.add(exchange);
+    const signal = prepared.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        exchange.finish();
+        throw toCancel(signal.reason);
+      }
+      exchange.userSignal = signal;
+      signal.addEventListener("abort", exchange);
+    }
+    const total = timeout.total;
+    if (total !== undefined && total !== Infinity) {
+      exchange.totalTimer = setTimeout(() => {
+        exchange.abort(new HTTPTimeoutError("total", total, method, href));
+      }, total);
+    }
+    let started: Promise<Response> | undefined;
+    try {
+      const abortSignal = exchange.controller.signal;
+      if (this.#limit !== undefined) {
+        exchange.guard = await this.#limit.acquire({ signal: abortSignal });
+      }
+      if (this.#limitPerHost !== Infinity) {
+        const key = prepared.url.origin;
+        let semaphore = this.#hosts.get(key);
+        if (semaphore === undefined) {
+          semaphore = new Semaphore(this.#limitPerHost);
+          this.#hosts.set(key, semaphore);
+        }
+        exchange.hostKey = key;
+        exchange.hostGuard = await semaphore.acquire({ signal: abortSignal });
+      }
+      let headers = prepared.headers;
+      const hooks = this.#hooks;
+      const jar = this.#jar;
+      const cookie = jar?.header(prepared.url, Date.now());
+      if (cookie !== undefined || hooks !== undefined) {
+        headers = headers === undefined ? new Headers() : new Headers(headers);
+        if (cookie !== undefined && !headers.has("cookie")) {
+          headers.set("cookie", cookie);
+        }
+      }
+      const outgoing: OutgoingRequest | undefined = hooks === undefined
+        ? undefined
+        : { method, url: prepared.url, headers: headers!, attempt };
+      if (hooks?.beforeRequest !== undefined) {
+        await hooks.beforeRequest(outgoing!);
+      }
+      const init: RequestInit & { client?: Deno.HttpClient } = {
+        method,
+        signal: abortSignal,
+      };
+      if (headers !== undefined) init.headers = headers;
+      if (prepared.body !== undefined) init.body = prepared.body;
+      if (this.#client !== undefined) init.client = this.#client;
+      if (prepared.redirect !== undefined) init.redirect = prepared.redirect;
+      const connect = timeout.connect;
+      if (connect !== undefined && connect !== Infinity) {
+        exchange.connectTimer = setTimeout(() => {
+          exchange.abort(
+            new HTTPTimeoutError("connect", connect, method, href),
+          );
+        }, connect);
+      }
+      const url = outgoing?.url ?? prepared.url;
+      let raw: Response;
+      if (currentScope() === undefined) {
+        raw = await (started = fetch(url, init));
+      } else {
+        raw = await suspend<Response>((resolve, reject) => {
+          started = fetch(url, init);
+          started.then(resolve, reject);
+          return (error) => exchange.abort(error);
+        });
+      }
+      if (exchange.connectTimer !== undefined) {
+        clearTimeout(exchange.connectTimer);
+        exchange.connectTimer = undefined;
+      }
+      exchange.busy = false;
+      exchange.body = raw.body;
+      if (jar !== undefined && raw.headers.has("set-cookie")) {
+        jar.store(
+          new URL(raw.url || href),
+          raw.headers.getSetCookie(),
+          Date.now(),
+        );
+      }
+      const response = new ClientResponse(new Body(exchange, raw), method);
+      if (raw.body === null) exchange.finish();
+      if (hooks?.afterResponse !== undefined) {
+        try {
+          await hooks.afterResponse(response, outgoing!);
+        } catch (error) {
+          await response.release();
+          throw error;
+        }
+      }
+      return response;
+    } catch (error) {
+      exchange.abort(error);
+      if (started !== undefined) {
+        // Cancel = ask, then wait: the fetch stops before we rethrow.
+        const late = await started.then((r) => r, () => undefined);
+        if (late?.body && !late.body.locked && !exchange.body) {
+          await late.body.cancel().catch(noop);
+        }
+      }
+      exchange.finish();
+      throw describeFailure(error, method, href);
+    }
+  }
+
+  /**
+   * Closes the session: later requests are refused, requests and body reads
+   * in flight are aborted (they reject with `CancelledError`), unread bodies
+   * are released; resolves once all of them have stopped. Idempotent.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * const session = new ClientSession();
+   * await session.close();
+   * assert.ok(session.closed);
+   * await assert.rejects(session.get("http://127.0.0.1:1/"), /closed/);
+   * ```
+   *
+   * @returns A promise that resolves once nothing is in flight.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#live.size === 0) return;
+    const error = new CancelledError("Cancelled: the ClientSession was closed");
+    const discards: Promise<void>[] = [];
+    for (const exchange of [...this.#live]) {
+      if (exchange.busy) exchange.abort(error);
+      else discards.push(exchange.discard(error));
+    }
+    await Promise.all(discards);
+    if (this.#live.size === 0) return;
+    await new Promise<void>((resolve) => {
+      this.#idle = resolve;
+    });
+  }
+
+  /**
+   * Same as {@linkcode ClientSession.close}.
+   *
+   * @returns A promise that resolves once nothing is in flight.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+interface Prepared {
+  method: string;
+  url: URL;
+  headers: Headers | undefined;
+  body: BodyInit | null | undefined;
+  timeout: TimeoutOptions;
+  signal: AbortSignal | undefined;
+  policy: Policy | undefined;
+  raiseForStatus: boolean;
+  redirect: RequestRedirect | undefined;
+}
+
+function appendParams(url: URL, params: QueryParams): void {
+  if (params instanceof URLSearchParams) {
+    for (const [k, v] of params) url.searchParams.append(k, v);
+    return;
+  }
+  if (typeof params !== "object" || params === null) {
+    throw new TypeError(
+      `Cannot send the request: 'params' must be an object or URLSearchParams, got ${
+        params === null ? "null" : typeof params
+      }`,
+    );
+  }
+  for (const [key, value] of Object.entries(params)) {
+    if (Array.isArray(value)) {
+      for (const item of value) url.searchParams.append(key, String(item));
+    } else if (value !== undefined) {
+      url.searchParams.append(key, String(value));
+    }
+  }
+}
+
+// Deno's fetch rejects with a TypeError on network failures; our own
+// cancellations and timeouts pass through as they are.
+function describeFailure(error: unknown, method: string, url: string): unknown {
+  if (error instanceof TypeError && !(error instanceof HTTPStatusError)) {
+    const message = error.message;
+    if (/^Cannot /.test(message)) return error; // our own input errors
+    return new ClientConnectionError(
+      `Cannot ${method} ${safeURL(url)}: the connection failed (${message})`,
+      { cause: error },
+    );
+  }
+  return error;
+}
