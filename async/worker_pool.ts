@@ -225,6 +225,7 @@ interface Slot {
   jobs: Job[];
   head: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  idleSince: number;
   alive: boolean;
 }
 
@@ -617,12 +618,19 @@ export class WorkerPool<M = Record<string, AnyFunction>>
       currentScope() !== undefined;
     this.#queue.push(job);
     this.#queued++;
-    if (!this.#pumpScheduled) {
+    if (this.#queued === 1 && this.#idle.length > 0) {
+      // An idle worker: send at once (the one-at-a-time path).
+      this.#dispatch(this.#idle.pop()!);
+    } else if (!this.#pumpScheduled && this.#slots.size < this.#size) {
       // Tasks submitted together go out together: one batch, not one each.
-      this.#pumpScheduled = true;
-      queueMicrotask(() => this.#inScope(() => this.#pump()));
+      this.#schedulePump();
     }
     return promise;
+  }
+
+  #schedulePump(): void {
+    this.#pumpScheduled = true;
+    queueMicrotask(() => this.#pump());
   }
 
   #pump(): void {
@@ -671,6 +679,7 @@ export class WorkerPool<M = Record<string, AnyFunction>>
       jobs: [],
       head: 0,
       timer: undefined,
+      idleSince: 0,
       alive: true,
     };
     const events = {
@@ -678,9 +687,10 @@ export class WorkerPool<M = Record<string, AnyFunction>>
       fatal: (reason: Fatal) => this.#onFatal(slot, reason),
     };
     try {
-      slot.transport = this.#isolation === "process"
-        ? subprocess(this.#transportOptions, events)
-        : webWorker(this.#transportOptions, events);
+      const start = this.#isolation === "process" ? subprocess : webWorker;
+      slot.transport = this.#inScope(() =>
+        start(this.#transportOptions, events)
+      );
     } catch (error) {
       // No worker can start (no --allow-run, say): refuse what waits.
       let job: Job | undefined;
@@ -702,10 +712,6 @@ export class WorkerPool<M = Record<string, AnyFunction>>
   }
 
   #dispatch(slot: Slot): void {
-    if (slot.timer !== undefined) {
-      clearTimeout(slot.timer);
-      slot.timer = undefined;
-    }
     const first = this.#shift()!;
     const batch: Job[] = [first];
     if (!first.cancellable) {
@@ -788,23 +794,26 @@ export class WorkerPool<M = Record<string, AnyFunction>>
       jobs.length = 0;
       slot.head = 0;
       this.#idle.push(slot);
-      if (this.#queued > 0) this.#inScope(() => this.#pump());
+      if (this.#queued > 0) this.#pump();
       else {
-        this.#armIdle(slot);
+        slot.idleSince = performance.now();
+        if (slot.timer === undefined) this.#armIdle(slot, this.#idleTimeout);
         if (this.#running === 0) this.#drained?.();
       }
     }
   }
 
-  #armIdle(slot: Slot): void {
+  // One timer per idle period, not one per task: when it fires early (the
+  // worker worked meanwhile), it is set again for the rest of the timeout.
+  #armIdle(slot: Slot, ms: number): void {
     if (this.#idleTimeout === Infinity || this.#closing) return;
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
-      const i = this.#idle.indexOf(slot);
-      if (i < 0) return;
-      this.#idle.splice(i, 1);
+      if (!slot.alive || slot.jobs.length > 0) return;
+      const left = slot.idleSince + this.#idleTimeout - performance.now();
+      if (left > 1) return this.#armIdle(slot, left);
       this.#retire(slot, slot.transport.close());
-    }, this.#idleTimeout);
+    }, ms);
   }
 
   // Forgets a worker; `stopping` is its end, which close() waits for.
@@ -823,6 +832,7 @@ export class WorkerPool<M = Record<string, AnyFunction>>
   #fail(slot: Slot, error: (job: Job) => unknown): void {
     for (let i = slot.head; i < slot.jobs.length; i++) {
       const job = slot.jobs[i];
+      if (job.state !== RUNNING) continue; // the one being cancelled
       job.state = DONE;
       job.slot = undefined;
       this.#running--;
@@ -863,7 +873,7 @@ export class WorkerPool<M = Record<string, AnyFunction>>
         cause === undefined ? undefined : { cause },
       );
     });
-    if (this.#queued > 0) this.#inScope(() => this.#pump());
+    if (this.#queued > 0) this.#pump();
     else if (this.#running === 0) this.#drained?.();
   }
 
@@ -887,10 +897,7 @@ export class WorkerPool<M = Record<string, AnyFunction>>
       new WorkerError(
         `Cannot finish '${other.label}': its worker was stopped to cancel '${job.label}'`,
       ));
-    if (this.#queued > 0 && !this.#pumpScheduled) {
-      this.#pumpScheduled = true;
-      queueMicrotask(() => this.#inScope(() => this.#pump()));
-    }
+    if (this.#queued > 0 && !this.#pumpScheduled) this.#schedulePump();
     if (this.#queued === 0 && this.#running === 0) this.#drained?.();
     return stopped;
   }
