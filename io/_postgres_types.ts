@@ -36,6 +36,12 @@ export interface Codec {
   encodeText: TextEncode;
   /** For an array type: its element type's OID. */
   elem?: number;
+  /**
+   * Whether `encodeText` checks a string value (numbers, uuid); other
+   * types pass a string through as the value's text form, for the server
+   * to read.
+   */
+  checksText?: boolean;
 }
 
 /** A parameter value the type cannot take; the caller adds which `$n`. */
@@ -145,6 +151,8 @@ function toFloat(value: unknown, type: string): number {
   );
 }
 
+const floatText8 = (n: number): string => Object.is(n, -0) ? "-0" : String(n);
+
 function toBool(value: unknown): boolean {
   if (typeof value === "boolean") return value;
   throw new EncodeError(`expected a boolean for bool, got ${describe(value)}`);
@@ -224,6 +232,11 @@ function byteaFromText(text: string): Uint8Array {
 function uuidText(value: unknown): string {
   if (typeof value !== "string") {
     throw new EncodeError(`expected a string for uuid, got ${describe(value)}`);
+  }
+  if (
+    !/^\{?[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\}?$/.test(value)
+  ) {
+    throw new EncodeError("expected a UUID of 32 hexadecimal digits for uuid");
   }
   return value;
 }
@@ -382,7 +395,7 @@ const plain = (name: string, oid: number): Codec =>
 const BUILTIN: Codec[] = [
   scalar("bool", OID.bool, {
     decodeBinary: (buf, _v, start) => buf[start] !== 0,
-    decodeText: (s) => s === "t",
+    decodeText: (s) => s === "t" || s === "true",
     encodeBinary: (w, v) => {
       w.u8(toBool(v) ? 1 : 0);
     },
@@ -409,6 +422,7 @@ const BUILTIN: Codec[] = [
   text("xml", OID.xml),
   text("unknown", OID.unknown),
   scalar("int2", OID.int2, {
+    checksText: true,
     decodeBinary: (_b, view, start) => view.getInt16(start),
     decodeText: Number,
     encodeBinary: (w, v) => {
@@ -418,6 +432,7 @@ const BUILTIN: Codec[] = [
     encodeText: (v) => String(toInt(v, 16, "int2")),
   }),
   scalar("int4", OID.int4, {
+    checksText: true,
     decodeBinary: (_b, view, start) => view.getInt32(start),
     decodeText: Number,
     encodeBinary: (w, v) => {
@@ -427,6 +442,7 @@ const BUILTIN: Codec[] = [
     encodeText: (v) => String(toInt(v, 32, "int4")),
   }),
   scalar("oid", OID.oid, {
+    checksText: true,
     decodeBinary: (_b, view, start) => view.getUint32(start),
     decodeText: Number,
     encodeBinary: (w, v) => {
@@ -446,6 +462,7 @@ const BUILTIN: Codec[] = [
     encodeText: textOf,
   }),
   scalar("int8", OID.int8, {
+    checksText: true,
     decodeBinary: (_b, view, start) => view.getBigInt64(start),
     decodeText: BigInt,
     encodeBinary: (w, v) => {
@@ -455,22 +472,24 @@ const BUILTIN: Codec[] = [
     encodeText: (v) => String(toBigInt(v)),
   }),
   scalar("float4", OID.float4, {
+    checksText: true,
     decodeBinary: (_b, view, start) => view.getFloat32(start),
     decodeText: Number,
     encodeBinary: (w, v) => {
       const n = toFloat(v, "float4");
       w.view.setFloat32(w.reserve(4), n);
     },
-    encodeText: (v) => String(toFloat(v, "float4")),
+    encodeText: (v) => floatText8(toFloat(v, "float4")),
   }),
   scalar("float8", OID.float8, {
+    checksText: true,
     decodeBinary: (_b, view, start) => view.getFloat64(start),
     decodeText: Number,
     encodeBinary: (w, v) => {
       const n = toFloat(v, "float8");
       w.view.setFloat64(w.reserve(8), n);
     },
-    encodeText: (v) => String(toFloat(v, "float8")),
+    encodeText: (v) => floatText8(toFloat(v, "float8")),
   }),
   scalar("json", OID.json, {
     decodeText: JSON.parse,
@@ -481,6 +500,7 @@ const BUILTIN: Codec[] = [
     encodeText: jsonText,
   }),
   scalar("uuid", OID.uuid, {
+    checksText: true,
     decodeBinary: uuidFromBytes,
     decodeText: (s) => s,
     encodeBinary: uuidBytes,

@@ -1701,7 +1701,13 @@ function encodeValue(
     w.str(textOfUnknown(value));
     return 0;
   }
-  if (typeof value === "string" || codec.encodeBinary === undefined) {
+  if (typeof value === "string") {
+    // A string is the value's text form: checked where we can (numbers),
+    // otherwise read by the server.
+    w.str(codec.checksText ? codec.encodeText(value) : value);
+    return 0;
+  }
+  if (codec.encodeBinary === undefined) {
     w.str(codec.encodeText(value));
     return 0;
   }
