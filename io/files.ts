@@ -186,6 +186,19 @@ function utf8Complete(bytes: Uint8Array, length: number): number {
   return length; // not UTF-8 at all: let the decoder say so
 }
 
+// UTF-8 decoding that rejects bad bytes as a fatal decoder does, at the
+// speed of a lenient one (half the time): only a chunk that decodes to a
+// U+FFFD is decoded again, strictly, to tell a bad byte from a real U+FFFD.
+// The chunks given end on a character boundary, so no state is kept.
+const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function decodeUtf8(bytes: Uint8Array): string {
+  const text = lenientUtf8.decode(bytes);
+  if (text.includes("\ufffd")) strictUtf8.decode(bytes); // throws if bad
+  return text;
+}
+
 function utf8Length(text: string): number {
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
@@ -223,6 +236,13 @@ function parseMode(mode: string): ParsedMode | undefined {
     truncate: kind === "w",
     binary: mode.includes("b"),
   };
+}
+
+// One read of a text file: the bytes start at offset 3 of `buffer`.
+interface Chunk {
+  buffer: Uint8Array;
+  n: number | null;
+  error: unknown;
 }
 
 function concat(chunks: Uint8Array[], length: number): Uint8Array {
@@ -282,7 +302,14 @@ export class AsyncFile<T extends string | Uint8Array = string>
   #decoder: TextDecoder | undefined;
   #scanner = new LineScanner();
   #tail: Uint8Array = new Uint8Array(0);
-  #buffer: Uint8Array | undefined;
+  // Regular files read the next chunk while this one is split (a pipe or a
+  // terminal never: a read there may wait for ever). Read buffers keep 3
+  // bytes in front for the cut character of the chunk before.
+  #prefetch = false;
+  #ahead: Promise<Chunk> | undefined = undefined;
+  #buffers: Uint8Array[] = [];
+  #decode = (bytes: Uint8Array, stream: boolean): string =>
+    this.#decoder!.decode(bytes, { stream });
 
   /** @ignore */
   constructor(
@@ -292,8 +319,10 @@ export class AsyncFile<T extends string | Uint8Array = string>
     flags: ParsedMode,
     encoding: string,
     bufferSize: number,
+    prefetch: boolean,
   ) {
     this.#file = file;
+    this.#prefetch = prefetch;
     this.#path = path;
     this.#mode = mode;
     this.#flags = flags;
@@ -304,6 +333,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
         ignoreBOM: true,
       });
       this.#codec = codecFor(this.#decoder.encoding);
+      if (this.#codec.name === "utf-8") this.#decode = decodeUtf8;
     }
   }
 
@@ -384,6 +414,10 @@ export class AsyncFile<T extends string | Uint8Array = string>
    * @returns The line, or `""` at the end.
    */
   readLine(): Promise<string> {
+    if (!ambientCancelled()) {
+      const line = this.#lineNow(true);
+      if (line !== undefined) return Promise.resolve(line);
+    }
     return this.#op(
       "read a line from",
       async () => (await this.#nextLine(true)) ?? "",
@@ -483,6 +517,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
       );
     }
     return this.#op("seek", async () => {
+      await this.#settle();
       const back = mode === Deno.SeekMode.Current ? this.#readAhead() : 0;
       this.#forget();
       return await this.#file!.seek(offset - back, mode);
@@ -509,6 +544,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
    */
   tell(): Promise<number> {
     return this.#op("tell the position of", async () => {
+      await this.#settle();
       const back = this.#readAhead();
       return await this.#file!.seek(0, Deno.SeekMode.Current) - back;
     });
@@ -632,6 +668,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
     if (file === undefined) return;
     using _ = await shield(() => this.#lock.acquire());
     if (this.#file === undefined) return;
+    await this.#settle().catch(() => {}); // no read left running
     this.#file = undefined;
     file.close();
   }
@@ -712,6 +749,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
 
   // Before a write: move the disk position back over what was read ahead.
   async #dropReadAhead(): Promise<void> {
+    await this.#settle();
     const back = this.#readAhead();
     this.#forget();
     if (back !== 0) await this.#file!.seek(-back, Deno.SeekMode.Current);
@@ -719,7 +757,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
 
   // Reads one chunk of text into the scanner; false at the end of the file.
   // The text is held before the scope is checked again, so a cancelled
-  // read loses nothing.
+  // read loses nothing (nor does a read ahead: it is waited for and kept).
   async #fill(): Promise<boolean> {
     const scanner = this.#scanner;
     if (scanner.ended) {
@@ -727,26 +765,55 @@ export class AsyncFile<T extends string | Uint8Array = string>
       scanner.reset(); // the file may have grown since
     }
     if (ambientCancelled()) throw cancelReason();
-    // Room for a cut character's bytes (at most 3) before the chunk.
-    const buffer = this.#buffer ??= new Uint8Array(this.#bufferSize + 3);
-    const tail = this.#tail;
-    buffer.set(tail);
-    const n = await this.#file!.read(
-      buffer.subarray(tail.length, tail.length + this.#bufferSize),
+    const chunk = await (this.#ahead ?? this.#read());
+    this.#ahead = undefined;
+    const more = this.#accept(chunk);
+    if (more && this.#prefetch) this.#ahead = this.#read();
+    if (ambientCancelled()) throw cancelReason();
+    return more;
+  }
+
+  // Starts a read into a free buffer; the promise never rejects.
+  #read(): Promise<Chunk> {
+    const buffer = this.#buffers.pop() ??
+      new Uint8Array(this.#bufferSize + 3);
+    return this.#file!.read(buffer.subarray(3)).then(
+      (n) => ({ buffer, n, error: undefined }),
+      (error) => ({ buffer, n: null, error: error ?? new Error() }),
     );
-    const decoder = this.#decoder!;
+  }
+
+  // Decodes a chunk into the scanner, after the cut character before it.
+  #accept(chunk: Chunk): boolean {
+    const { buffer, n, error } = chunk;
+    this.#buffers.push(buffer); // decoding copies: the buffer is free again
+    if (error !== undefined) throw error;
+    const scanner = this.#scanner;
+    const tail = this.#tail;
     if (n === null) {
       this.#tail = new Uint8Array(0);
-      scanner.push(decoder.decode(tail)); // fatal: a cut character throws
+      scanner.push(this.#decode(tail, false)); // a cut character throws
       scanner.end();
       return false;
     }
-    const length = tail.length + n;
-    const cut = this.#codec!.complete(buffer, length);
-    scanner.push(decoder.decode(buffer.subarray(0, cut), { stream: true }));
-    this.#tail = buffer.slice(cut, length);
-    if (ambientCancelled()) throw cancelReason();
+    const start = 3 - tail.length;
+    buffer.set(tail, start);
+    const bytes = buffer.subarray(start, 3 + n);
+    const cut = this.#codec!.complete(bytes, bytes.length);
+    scanner.push(this.#decode(bytes.subarray(0, cut), true));
+    this.#tail = bytes.slice(cut);
     return true;
+  }
+
+  // Waits for a read ahead and keeps its text, so that the disk position
+  // and what is held agree again (before a seek, tell, write or close).
+  async #settle(): Promise<void> {
+    const ahead = this.#ahead;
+    if (ahead === undefined) return;
+    this.#ahead = undefined;
+    const chunk = await ahead;
+    if (chunk.error === undefined) this.#accept(chunk);
+    else this.#buffers.push(chunk.buffer); // a failed read moved nothing
   }
 
   async #nextLine(keepEnds: boolean): Promise<string | undefined> {
@@ -955,14 +1022,24 @@ export async function open<M extends OpenMode = "r">(
   } catch (error) {
     throw fsError(error, `Cannot open ${show(path)} with mode '${mode}'`);
   }
+  let prefetch = false;
   try {
     if (flags.append) await file.seek(0, Deno.SeekMode.End); // as Python
+    if (flags.read && !flags.binary) prefetch = (await file.stat()).isFile;
     if (ambientCancelled()) throw cancelReason();
   } catch (error) {
     file.close();
-    throw error;
+    throw fsError(error, `Cannot open ${show(path)} with mode '${mode}'`);
   }
-  return new AsyncFile(file, path, mode, flags, encoding, bufferSize);
+  return new AsyncFile(
+    file,
+    path,
+    mode,
+    flags,
+    encoding,
+    bufferSize,
+    prefetch,
+  );
 }
 
 /** Options for {@linkcode writeText} and {@linkcode writeBytes}. */
@@ -1023,8 +1100,10 @@ export async function readText(
   const bytes = await readBytes(path);
   const encoding = options?.encoding ?? "utf-8";
   try {
-    return new TextDecoder(encoding, { fatal: true, ignoreBOM: true })
-      .decode(bytes);
+    const decoder = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
+    return decoder.encoding === "utf-8"
+      ? decodeUtf8(bytes)
+      : decoder.decode(bytes);
   } catch (error) {
     throw fsError(error, `Cannot read ${show(path)} as ${encoding}`);
   }
