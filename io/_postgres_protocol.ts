@@ -388,10 +388,17 @@ export class Decoder {
       if (this.buf.length > this.#minSize) this.#resize(this.#minSize);
     }
     // How big must the buffer be for the message being received?
+    // Room for the rest of a long message, but grown only as its bytes
+    // arrive (at most doubling), so a bogus length allocates nothing big.
     let need = 4096;
     if (pending >= 5) {
       const len = this.view.getInt32(this.#read + 1);
-      if (len >= 4 && len <= MAX_MESSAGE) need = Math.max(need, len + 1);
+      if (len >= 4 && len <= MAX_MESSAGE) {
+        need = Math.max(
+          need,
+          Math.min(len + 1 - pending, Math.max(65536, pending)),
+        );
+      }
     }
     if (this.buf.length - this.#filled < need && this.#read > 0) {
       this.buf.copyWithin(0, this.#read, this.#filled);

@@ -124,12 +124,15 @@ export class ScramClient {
    *
    * @param password The user's password.
    * @param nonce The client nonce (random by default; tests fix it).
+   * @param user The user name in the messages (PostgreSQL ignores it:
+   *   empty by default).
    */
-  constructor(password: string, nonce?: string) {
+  constructor(password: string, nonce?: string, user = "") {
     this.#password = password;
     this.#nonce = nonce ??
       b64(crypto.getRandomValues(new Uint8Array(18)));
-    this.#clientFirstBare = `n=,r=${this.#nonce}`;
+    const name = user.replaceAll("=", "=3D").replaceAll(",", "=2C");
+    this.#clientFirstBare = `n=${name},r=${this.#nonce}`;
   }
 
   /** The client-first message. */
