@@ -24,6 +24,7 @@
  */
 export * from "./cancel_scope.ts";
 export * from "./gather.ts";
+export * from "./map.ts";
 export * from "./retry.ts";
 export * from "./run.ts";
 export * from "./sleep.ts";
