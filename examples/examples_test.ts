@@ -9,6 +9,7 @@ import * as queue from "./queue.ts";
 import * as semaphore from "./semaphore.ts";
 import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
+import * as files from "./files.ts";
 
 Deno.test("example: concurrent fetches overlap their waits", async () => {
   const { sequential: seq, concurrent } = await sequential.main();
@@ -61,4 +62,15 @@ Deno.test("example: 31 virtual seconds of backoff under FakeTime", async () => {
   assert.equal(calls, 6);
   assert.equal(virtualMs, 1000 + 2000 + 4000 + 8000 + 16000);
   assert.ok(realMs < virtualMs / 10, `took ${realMs} real ms`);
+});
+
+Deno.test("example: the seed's aiofiles examples in a temp folder", async () => {
+  const { contents, lines, sizes } = await files.main();
+  assert.equal(contents, "Hello, async world!\nA second line\r\nand a third");
+  assert.deepEqual(lines, [
+    "Hello, async world!",
+    "A second line",
+    "and a third",
+  ]);
+  assert.deepEqual(sizes, [["file1.txt", 3], ["file2.txt", 11], "NotFound"]);
 });

@@ -8,6 +8,7 @@ import * as queue from "./queue.ts";
 import * as semaphore from "./semaphore.ts";
 import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
+import * as files from "./files.ts";
 
 const examples = [
   sequential,
@@ -19,6 +20,7 @@ const examples = [
   semaphore,
   retryExample,
   fakeClock,
+  files,
 ];
 
 const start = performance.now();
