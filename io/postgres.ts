@@ -768,7 +768,9 @@ export class Connection implements AsyncDisposable {
     const cause = this.#closed;
     if (cause instanceof ConnectionClosedError) return cause;
     return new ConnectionClosedError(
-      "Cannot use the PostgreSQL connection: it is closed; open a new one",
+      `Cannot use the PostgreSQL connection: it is closed (${
+        cause?.message ?? "unknown reason"
+      }); open a new one`,
       { cause },
     );
   }
@@ -850,7 +852,7 @@ export class Connection implements AsyncDisposable {
     const closed = this.#closedError();
     for (let i = this.#inflightHead; i < this.#inflight.length; i++) {
       const j = this.#inflight[i];
-      j.reject(j.error ?? closed);
+      j.reject(j.error ?? (reason instanceof ProtocolError ? reason : closed));
       j.endedResolve?.();
     }
     this.#inflight = [];

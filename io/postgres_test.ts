@@ -10,6 +10,7 @@ import {
   PostgresError,
   type PostgresFields,
   PostgresSyntaxError,
+  ProtocolError,
   QueryCanceledError,
   UndefinedTableError,
   UniqueViolationError,
@@ -481,4 +482,215 @@ Deno.test({
   sanitizeOps: false,
 }, async () => {
   await pg?.[Symbol.asyncDispose]();
+});
+
+// ---------------------------------------------------------------------------
+// A fake server (Deno.listen) for what a real one never does: forged SCRAM
+// signatures, garbage, a connection closed mid-message. No cluster needed.
+
+const utf8 = new TextEncoder();
+
+function frame(type: string, ...parts: (Uint8Array | string | number[])[]): Uint8Array {
+  const chunks = parts.map((p) =>
+    typeof p === "string" ? utf8.encode(p) : p instanceof Uint8Array ? p : new Uint8Array(p)
+  );
+  const len = chunks.reduce((n, c) => n + c.length, 4);
+  const out = new Uint8Array(1 + len);
+  out[0] = type.charCodeAt(0);
+  new DataView(out.buffer).setInt32(1, len);
+  let at = 5;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+const int32 = (n: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, n);
+  return b;
+};
+
+class FakeClient {
+  #conn: Deno.Conn;
+  #buf = new Uint8Array(0);
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+  async #fill(n: number): Promise<boolean> {
+    while (this.#buf.length < n) {
+      const chunk = new Uint8Array(4096);
+      const got = await this.#conn.read(chunk);
+      if (got === null) return false;
+      const next = new Uint8Array(this.#buf.length + got);
+      next.set(this.#buf);
+      next.set(chunk.subarray(0, got), this.#buf.length);
+      this.#buf = next;
+    }
+    return true;
+  }
+  /** The startup packet (untyped). */
+  async startup(): Promise<Uint8Array> {
+    await this.#fill(4);
+    const len = new DataView(this.#buf.buffer).getInt32(0);
+    await this.#fill(len);
+    const body = this.#buf.slice(4, len);
+    this.#buf = this.#buf.slice(len);
+    return body;
+  }
+  /** One typed message, or null at EOF. */
+  async message(): Promise<{ type: string; body: Uint8Array } | null> {
+    if (!(await this.#fill(5))) return null;
+    const len = new DataView(this.#buf.buffer).getInt32(1);
+    await this.#fill(1 + len);
+    const type = String.fromCharCode(this.#buf[0]);
+    const body = this.#buf.slice(5, 1 + len);
+    this.#buf = this.#buf.slice(1 + len);
+    return { type, body };
+  }
+  async send(...frames: Uint8Array[]): Promise<void> {
+    for (const f of frames) {
+      let off = 0;
+      while (off < f.length) off += await this.#conn.write(f.subarray(off));
+    }
+  }
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+const AUTH_OK = frame("R", int32(0));
+const READY = frame("Z", "I");
+const KEY = frame("K", int32(1), int32(2));
+
+/** Runs `script` for the first client of a fresh listener; returns its port. */
+function fakeServer(script: (client: FakeClient) => Promise<void>): {
+  port: number;
+  done: Promise<void>;
+} {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const done = (async () => {
+    const conn = await listener.accept();
+    listener.close();
+    const client = new FakeClient(conn);
+    try {
+      await script(client);
+    } finally {
+      client.close();
+    }
+  })();
+  return { port: (listener.addr as Deno.NetAddr).port, done };
+}
+
+function fakeConnect(port: number, extra: Parameters<typeof connect>[0] = {}) {
+  return connect({
+    host: "127.0.0.1",
+    port,
+    user: "u",
+    password: "pw",
+    database: "d",
+    sslmode: "disable",
+    ...(extra as object),
+  });
+}
+
+async function scramServer(client: FakeClient, signature: string | null): Promise<void> {
+  await client.startup();
+  await client.send(frame("R", int32(10), "SCRAM-SHA-256\0\0"));
+  const first = await client.message();
+  const text = new TextDecoder().decode(first!.body);
+  const nonce = /r=([^,\0]+)/.exec(text)![1];
+  await client.send(frame("R", int32(11), `r=${nonce}srv,s=${btoa("salt")},i=4096`));
+  await client.message(); // client-final
+  if (signature === null) await client.send(AUTH_OK, KEY, READY);
+  else await client.send(frame("R", int32(12), `v=${signature}`), AUTH_OK, KEY, READY);
+  await client.message(); // whatever comes next, or EOF
+}
+
+Deno.test("a fake server with a forged SCRAM signature fails the connect", async () => {
+  const { port, done } = fakeServer((c) => scramServer(c, btoa("x".repeat(32))));
+  await assert.rejects(fakeConnect(port), /signature is wrong/);
+  await done;
+});
+
+Deno.test("a fake server that skips the SCRAM signature fails the connect", async () => {
+  const { port, done } = fakeServer((c) => scramServer(c, null));
+  await assert.rejects(fakeConnect(port), /skipped the SCRAM signature/);
+  await done;
+});
+
+Deno.test("cleartext and trust against a fake server; the password is sent only when asked", async () => {
+  let received = "";
+  const a = fakeServer(async (c) => {
+    await c.startup();
+    await c.send(frame("R", int32(3)));
+    const msg = await c.message();
+    received = new TextDecoder().decode(msg!.body).replace("\0", "");
+    await c.send(AUTH_OK, KEY, READY);
+    assert.equal((await c.message())?.type, "X"); // Terminate on close()
+  });
+  const conn = await fakeConnect(a.port);
+  assert.equal(received, "pw");
+  await conn.close();
+  await a.done;
+  const b = fakeServer(async (c) => {
+    const startup = new TextDecoder().decode(await c.startup());
+    assert.match(startup, /user\0u\0database\0d\0/);
+    await c.send(AUTH_OK, frame("S", "server_version\0" + "15.0\0"), KEY, READY);
+    await c.message();
+  });
+  const trusted = await fakeConnect(b.port, { password: undefined });
+  assert.equal(trusted.serverParameter("server_version"), "15.0");
+  await trusted.close();
+  await b.done;
+});
+
+Deno.test("garbage from the server is a ProtocolError that closes the connection", async () => {
+  const { port, done } = fakeServer(async (c) => {
+    await c.startup();
+    await c.send(AUTH_OK, KEY, READY);
+    await c.message(); // the query
+    await c.send(new Uint8Array([0x01, 0x02, 0x03, 0x04, 0x05, 0x06]));
+    await c.message();
+  });
+  const conn = await fakeConnect(port);
+  await assert.rejects(conn.fetch("SELECT 1"), ProtocolError);
+  assert.equal(conn.closed, true);
+  await assert.rejects(conn.fetch("SELECT 1"), ConnectionClosedError);
+  await conn.close();
+  await done;
+});
+
+Deno.test("a server that closes mid-message fails the query, never hangs", async () => {
+  const { port, done } = fakeServer(async (c) => {
+    await c.startup();
+    await c.send(AUTH_OK, KEY, READY);
+    await c.message(); // Parse/Describe/Sync arrive as one write
+    await c.send(
+      frame("1"),
+      frame("t", [0, 0]),
+      frame("T", [0, 1], "a\0", int32(0), [0, 0], int32(23), [0, 4], int32(-1), [0, 1]),
+      READY,
+    );
+    await c.message(); // Bind/Execute/Sync
+    const row = frame("D", [0, 1], int32(4), int32(7));
+    await c.send(frame("2"), row.subarray(0, 7)); // half a DataRow, then gone
+  });
+  const conn = await fakeConnect(port);
+  await assert.rejects(conn.fetch("SELECT a"), ConnectionClosedError);
+  await conn.close();
+  await done;
+});
+
+Deno.test("sslmode=require against a server without TLS fails instead of downgrading", async () => {
+  const { port, done } = fakeServer(async (c) => {
+    await c.startup(); // the SSLRequest
+    await c.send(new Uint8Array([0x4e])); // 'N'
+    assert.equal(await c.message(), null); // the client hangs up, says nothing
+  });
+  await assert.rejects(fakeConnect(port, { sslmode: "require" }), /does not offer TLS/);
+  await done;
 });
