@@ -48,25 +48,51 @@ export async function run<T>(
       `Cannot run: 'signals' must be an array of signal names, got ${typeof signals}`,
     );
   }
+  for (const name of signals) {
+    if (typeof name !== "string" || !/^SIG[A-Z0-9]+$/.test(name)) {
+      throw new TypeError(
+        `Cannot run: 'signals' must hold signal names such as "SIGINT", got ${
+          typeof name === "string" ? JSON.stringify(name) : typeof name
+        }`,
+      );
+    }
+  }
   const scope = new CancelScope();
   let received = 0;
-  const listeners = signals.map((name) => {
-    const listener = () => {
-      if (++received > 1) Deno.exit(130);
-      scope.cancel(`Cancelled by ${name}`);
-    };
-    Deno.addSignalListener(name, listener);
-    return [name, listener] as const;
-  });
+  const listeners: [Deno.Signal, () => void][] = [];
+  const removeListeners = () => {
+    for (const [name, listener] of listeners) {
+      Deno.removeSignalListener(name, listener);
+    }
+  };
+  try {
+    for (const name of signals) {
+      const listener = () => {
+        if (++received > 1) Deno.exit(130);
+        scope.cancel(`Cancelled by ${name}`);
+      };
+      Deno.addSignalListener(name, listener);
+      listeners.push([name, listener]);
+    }
+  } catch (error) {
+    // A name the platform refuses ("SIGBOGUS", or SIGKILL): leave nothing
+    // installed, and start nothing.
+    removeListeners();
+    scope[exitScope]();
+    throw new TypeError(
+      `Cannot run: the platform refused a signal in 'signals' (${
+        error instanceof Error ? error.message : String(error)
+      })`,
+      { cause: error },
+    );
+  }
   try {
     return await scope[awaitInScope](
       main,
       (main.length > 0 ? scope.signal : undefined) as AbortSignal,
     );
   } finally {
-    for (const [name, listener] of listeners) {
-      Deno.removeSignalListener(name, listener);
-    }
+    removeListeners();
     scope[exitScope]();
   }
 }

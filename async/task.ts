@@ -1,11 +1,12 @@
 import {
   CancelScope,
-  childOf,
+  currentTaskScope,
   enterScope,
   exitScope,
   isCancellationIn,
   isThenable,
   setOwner,
+  taskScope,
 } from "./_scope.ts";
 import { suspend } from "./cancel_scope.ts";
 import { reportException, swapExceptionHandler } from "./_report.ts";
@@ -161,9 +162,7 @@ export class Task<T> implements PromiseLike<T> {
     const scopeOptions = options?.signal === undefined
       ? undefined
       : { signal: options.signal };
-    this.#scope = parent === undefined
-      ? new CancelScope(scopeOptions)
-      : CancelScope[childOf](parent, scopeOptions);
+    this.#scope = CancelScope[taskScope](parent, scopeOptions);
     // The default name is made on demand: formatting it costs more than
     // the rest of a trivial task.
     this.#name = name ?? ++taskCount;
@@ -200,24 +199,35 @@ export class Task<T> implements PromiseLike<T> {
       task.#finish(true, error);
       return;
     }
-    if (result instanceof Promise) {
-      // Subscribed to from here, outside the task's context: the reaction
-      // would otherwise keep the task's context alive while it waits.
-      result.then(
-        (value) => task.#finish(false, value),
-        (error) => task.#finish(true, error),
-      );
-    } else if (isThenable(result)) {
-      // Another task, say: subscribe inside the scope, so that its await
-      // sees this task's cancellation.
-      scope[enterScope]((thenable) =>
-        thenable.then(
+    try {
+      if (result instanceof Promise) {
+        // Subscribed to from here, outside the task's context: the reaction
+        // would otherwise keep the task's context alive while it waits.
+        result.then(
           (value) => task.#finish(false, value),
           (error) => task.#finish(true, error),
-        ), result);
-    } else {
-      task.#finish(false, result);
+        );
+      } else if (isThenable(result)) {
+        // Another task, say: subscribe inside the scope, so that its await
+        // sees this task's cancellation.
+        scope[enterScope](Task.#adopt, [task, result] as const);
+      } else {
+        task.#finish(false, result);
+      }
+    } catch (error) {
+      // A `then` (or a `then` getter) that throws fails this task only: it
+      // must not escape into the ready queue's drain.
+      task.#finish(true, error);
     }
+  }
+
+  static #adopt(
+    [task, thenable]: readonly [Task<unknown>, PromiseLike<unknown>],
+  ): void {
+    thenable.then(
+      (value) => task.#finish(false, value),
+      (error) => task.#finish(true, error),
+    );
   }
 
   static #run(task: Task<unknown>): unknown {
@@ -227,6 +237,8 @@ export class Task<T> implements PromiseLike<T> {
   }
 
   #finish(failed: boolean, value: unknown): void {
+    // A thenable may call back more than once, or throw after calling back.
+    if (this.#state === State.Done) return;
     this.#state = State.Done;
     this.#scope[exitScope]();
     this.#failed = failed;
@@ -295,6 +307,13 @@ export class Task<T> implements PromiseLike<T> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     this.#retrieve();
+    if (this.#state !== State.Done && currentTaskScope() === this.#scope) {
+      return Promise.reject(
+        new Error(
+          `Cannot await task '${this.name}': a task cannot await on itself`,
+        ),
+      ).then(onfulfilled, onrejected);
+    }
     if (this.#promise === undefined) {
       if (this.#state === State.Done) {
         this.#promise = this.#failed

@@ -415,6 +415,10 @@ function parseUrl(text: string): ConnectOptions {
       case "connect_timeout":
         out.connectTimeout = Number(value) * 1000;
         break;
+      case "sslrootcert":
+        // libpq's CA file; read by connect().
+        (out as { sslrootcert?: string }).sslrootcert = value;
+        break;
       default:
         settings[key] = value;
     }
@@ -545,11 +549,27 @@ async function negotiateTls(socket: Socket, o: Resolved): Promise<Socket> {
       }`,
     );
   }
-  return await Deno.startTls(socket as Deno.TcpConn, {
+  const tls = await Deno.startTls(socket as Deno.TcpConn, {
     hostname: o.host,
     caCerts: o.caCerts,
   });
+  try {
+    await tls.handshake(); // verification errors surface here, not later
+  } catch (error) {
+    try {
+      tls.close();
+    } catch { /* closed */ }
+    throw new TlsHandshakeError(
+      `Cannot connect to PostgreSQL at ${o.host}:${o.port}: the TLS handshake failed (${
+        (error as Error).message
+      }); Deno verifies the certificate and host name in every sslmode, pass the CA in 'caCerts' or 'sslrootcert'`,
+      { cause: error },
+    );
+  }
+  return tls;
 }
+
+class TlsHandshakeError extends Error {}
 
 // ---------------------------------------------------------------------------
 // Jobs: one request on the wire, from its write to its ReadyForQuery.
@@ -1971,6 +1991,21 @@ export async function connect(
   options?: ConnectOptions,
 ): Promise<Connection> {
   const o = resolveOptions(target, options);
+  const rootCert = typeof target === "string" || target instanceof URL
+    ? (parseUrl(String(target)) as { sslrootcert?: string }).sslrootcert
+    : undefined;
+  if (rootCert !== undefined && o.caCerts === undefined) {
+    try {
+      o.caCerts = [await Deno.readTextFile(rootCert)];
+    } catch (error) {
+      throw new PostgresConnectionError(
+        `Cannot connect to PostgreSQL: cannot read sslrootcert ${rootCert}: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+  }
   const signal = options?.signal ??
     (typeof target === "object" && !(target instanceof URL)
       ? target?.signal
@@ -2019,13 +2054,13 @@ async function establish(
         socket = await negotiateTls(socket, o);
         guard.socket = socket;
       } catch (error) {
-        if (
-          o.sslmode !== "prefer" || error instanceof PostgresConnectionError
-        ) throw error;
+        if (!(error instanceof TlsHandshakeError)) throw error;
+        if (o.sslmode !== "prefer") {
+          throw new PostgresConnectionError(error.message, {
+            cause: error.cause,
+          });
+        }
         // prefer: the TLS handshake failed; try again in plaintext.
-        try {
-          socket.close();
-        } catch { /* closed */ }
         socket = await openSocket(o);
         guard.socket = socket;
       }
