@@ -1,5 +1,5 @@
 // Worker functions for the worker tests (loaded in workers, not a test).
-import { transfer } from "./_worker_protocol.ts";
+import { type Transfer, transfer } from "./_worker_protocol.ts";
 
 export function fib(n: number): number {
   return n < 2 ? n : fib(n - 1) + fib(n - 2);
@@ -82,7 +82,7 @@ export function byteLength(buffer: ArrayBuffer): number {
 }
 
 /** Returns the buffer it got, moved back to the caller. */
-export function roundTrip(buffer: ArrayBuffer) {
+export function roundTrip(buffer: ArrayBuffer): Transfer<ArrayBuffer> {
   return transfer(buffer, [buffer]);
 }
 

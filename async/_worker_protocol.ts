@@ -47,13 +47,33 @@ export interface SerializedError {
   props?: Record<string, unknown>;
 }
 
-const TRANSFER: unique symbol = Symbol.for("aio.worker.transfer") as never;
+// The mark the worker looks for (a registered symbol: the user's module and
+// the runner may hold two copies of this file).
+const TRANSFER = Symbol.for("aio.worker.transfer");
 
-/** What {@linkcode transfer} returns: a value and the buffers to move. */
-export interface Transfer<T> {
-  readonly [TRANSFER]: true;
+/**
+ * A worker function's return value with the buffers to move to the caller
+ * instead of copying; made by {@linkcode transfer}.
+ *
+ * @typeParam T The value.
+ */
+export class Transfer<T> {
+  /** The value to return. */
   readonly value: T;
+  /** The `ArrayBuffer`s (or other transferables) in `value` to move. */
   readonly transfer: Transferable[];
+
+  /**
+   * Wraps a value; prefer {@linkcode transfer}.
+   *
+   * @param value The value to return.
+   * @param buffers The transferables in it to move.
+   */
+  constructor(value: T, buffers: Transferable[]) {
+    this.value = value;
+    this.transfer = buffers;
+    Object.defineProperty(this, TRANSFER, { value: true });
+  }
 }
 
 /**
@@ -83,12 +103,12 @@ export function transfer<T>(value: T, buffers: Transferable[]): Transfer<T> {
       `Cannot transfer: 'buffers' must be an array, got ${typeof buffers}`,
     );
   }
-  return { [TRANSFER]: true, value, transfer: buffers };
+  return new Transfer(value, buffers);
 }
 
 function isTransfer(value: unknown): value is Transfer<unknown> {
   return typeof value === "object" && value !== null &&
-    (value as Transfer<unknown>)[TRANSFER] === true;
+    (value as Record<symbol, unknown>)[TRANSFER] === true;
 }
 
 function cloneable(value: unknown): boolean {

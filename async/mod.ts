@@ -32,3 +32,5 @@ export * from "./task.ts";
 export * from "./task_group.ts";
 export * from "./task_set.ts";
 export * from "./timeout.ts";
+export * from "./to_worker.ts";
+export * from "./worker_pool.ts";

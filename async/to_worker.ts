@@ -7,6 +7,7 @@
 import {
   type FunctionName,
   type WorkerArgs,
+  type WorkerFunction,
   WorkerPool,
   type WorkerPoolOptions,
   type WorkerResult,
@@ -95,7 +96,7 @@ export function toWorker<A extends unknown[], R>(
  * @returns The function's result.
  */
 export function toWorker<
-  M = Record<string, (...args: never[]) => unknown>,
+  M = Record<string, WorkerFunction>,
   K extends FunctionName<M> = FunctionName<M>,
 >(
   module: string | URL,

@@ -32,7 +32,7 @@ import {
   type WorkerPermissions,
 } from "./_worker_transport.ts";
 
-export type { WorkerPermissions };
+export type { SignalOptions, WorkerPermissions };
 
 /** How a pool's workers are isolated from the program and from each other. */
 export type WorkerIsolation = "worker" | "process";
@@ -164,13 +164,14 @@ export class WorkerQueueFull extends Error {
   }
 }
 
+/** Any function a worker module may export. */
 // deno-lint-ignore no-explicit-any
-type AnyFunction = (...args: any[]) => unknown;
+export type WorkerFunction = (...args: any[]) => unknown;
 
 /** The names of `M`'s exported functions. */
 export type FunctionName<M> =
   & {
-    [K in keyof M]: M[K] extends AnyFunction ? K : never;
+    [K in keyof M]: M[K] extends WorkerFunction ? K : never;
   }[keyof M]
   & string;
 
@@ -179,12 +180,12 @@ export type WorkerResult<R> = Awaited<R> extends Transfer<infer T> ? T
   : Awaited<R>;
 
 /** The arguments of `M[K]`. */
-export type WorkerArgs<M, K extends keyof M> = M[K] extends AnyFunction
+export type WorkerArgs<M, K extends keyof M> = M[K] extends WorkerFunction
   ? Parameters<M[K]>
   : never;
 
 /** The result of `M[K]`. */
-export type WorkerReturn<M, K extends keyof M> = M[K] extends AnyFunction
+export type WorkerReturn<M, K extends keyof M> = M[K] extends WorkerFunction
   ? WorkerResult<ReturnType<M[K]>>
   : never;
 
@@ -265,7 +266,7 @@ let poolCount = 0;
  *
  * @typeParam M The module's type, `typeof import("./work.ts")`.
  */
-export class WorkerPool<M = Record<string, AnyFunction>>
+export class WorkerPool<M = Record<string, WorkerFunction>>
   implements AsyncDisposable {
   #module: string | null;
   #size: number;
