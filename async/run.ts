@@ -1,4 +1,5 @@
 import { awaitInScope, CancelScope, exitScope } from "./_scope.ts";
+import { debugSession } from "./debug.ts";
 
 /** Options for {@linkcode run}. */
 export interface RunOptions {
@@ -7,6 +8,13 @@ export interface RunOptions {
    * `["SIGINT", "SIGTERM"]` by default (`["SIGINT"]` on Windows); `[]` for none.
    */
   signals?: Deno.Signal[];
+  /**
+   * asyncio's debug mode (see `@aio/std/async/debug`): event-loop blocks,
+   * tasks left pending (reported, then cancelled), unhandled rejections and
+   * unclosed resources are reported, and task statistics printed at the
+   * end. Off by default; `AIO_DEBUG=1` turns it on when this is not given.
+   */
+  debug?: boolean;
 }
 
 /**
@@ -86,12 +94,14 @@ export async function run<T>(
       { cause: error },
     );
   }
+  const debug = debugSession(options?.debug);
   try {
     return await scope[awaitInScope](
       main,
       (main.length > 0 ? scope.signal : undefined) as AbortSignal,
     );
   } finally {
+    if (debug !== undefined) await debug.end();
     removeListeners();
     scope[exitScope]();
   }

@@ -10,6 +10,7 @@ import {
 } from "./_scope.ts";
 import { suspend } from "./cancel_scope.ts";
 import { reportException, swapExceptionHandler } from "./_report.ts";
+import { hooks as debugHooks } from "./_debug.ts";
 
 /** Options for {@linkcode createTask}. */
 export interface TaskOptions {
@@ -166,7 +167,8 @@ export class Task<T> implements PromiseLike<T> {
     // The default name is made on demand: formatting it costs more than
     // the rest of a trivial task.
     this.#name = name ?? ++taskCount;
-    this.#fn = fn;
+    // Debug mode watches the task (one variable read while it is off).
+    this.#fn = debugHooks === undefined ? fn : debugHooks.task(this, fn);
     ready.push(this as Task<unknown>);
     if (!draining) {
       draining = true;

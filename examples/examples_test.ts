@@ -10,6 +10,8 @@ import * as semaphore from "./semaphore.ts";
 import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
 import * as files from "./files.ts";
+import * as postgres from "./postgres.ts";
+import { pgAvailable } from "../testing/postgres.ts";
 
 Deno.test("example: concurrent fetches overlap their waits", async () => {
   const { sequential: seq, concurrent } = await sequential.main();
@@ -73,4 +75,14 @@ Deno.test("example: the seed's aiofiles examples in a temp folder", async () => 
     "and a third",
   ]);
   assert.deepEqual(sizes, [["file1.txt", 3], ["file2.txt", 11], "NotFound"]);
+});
+
+Deno.test({
+  name: "example: asyncpg's fetch with $1, and a timeout that stops the server",
+  ignore: !(await pgAvailable()),
+}, async () => {
+  const { users, timedOut, idleAfterCancel } = await postgres.main();
+  assert.deepEqual(users, [{ name: "Ada", age: 36 }, { name: "Grace", age: 45 }]);
+  assert.equal(timedOut, true);
+  assert.equal(idleAfterCancel, true);
 });
