@@ -253,10 +253,7 @@ class SetupWaiter<T> extends Waiter<T> {
   undo: Undo = undefined;
   protected withdraw(error: unknown): void | PromiseLike<unknown> {
     // Any thenable the undo returns is waited for; other values are ignored.
-    const undo = this.undo;
-    if (typeof undo === "function") {
-      return undo(error) as void | PromiseLike<unknown>;
-    }
+    if (this.undo) return this.undo(error) as void | PromiseLike<unknown>;
   }
 }
 

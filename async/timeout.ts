@@ -26,38 +26,25 @@ export class TimeoutError extends Error {
   }
 }
 
-// The checks return the error instead of throwing it: these functions
-// reject on bad input, never throw synchronously.
-function badMs(what: string, ms: number): Error | undefined {
-  if (typeof ms !== "number") {
-    return new TypeError(
-      `Cannot ${what}: 'ms' must be a number >= 0 (or Infinity), got ${typeof ms}`,
-    );
-  }
-  if (!(ms >= 0)) {
-    return new RangeError(
+function checkMs(what: string, ms: number): void {
+  if (typeof ms !== "number" || !(ms >= 0)) {
+    throw new RangeError(
       `Cannot ${what}: 'ms' must be a number >= 0 (or Infinity), got ${ms}`,
     );
   }
 }
 
-function badArgs(
-  what: string,
-  deadline: number,
-  fn: unknown,
-): Error | undefined {
-  if (typeof deadline !== "number") {
-    return new TypeError(
-      `Cannot ${what}: 'deadline' must be a number on the performance.now() clock, got ${typeof deadline}`,
+function checkDeadline(what: string, deadline: number): void {
+  if (typeof deadline !== "number" || Number.isNaN(deadline)) {
+    throw new TypeError(
+      `Cannot ${what}: 'deadline' must be a number on the performance.now() clock, got ${deadline}`,
     );
   }
-  if (Number.isNaN(deadline)) {
-    return new RangeError(
-      `Cannot ${what}: 'deadline' must be a time on the performance.now() clock, got NaN`,
-    );
-  }
+}
+
+function checkFn(what: string, fn: unknown): void {
   if (typeof fn !== "function") {
-    return new TypeError(
+    throw new TypeError(
       `Cannot ${what}: 'fn' must be a function, got ${typeof fn}`,
     );
   }
@@ -91,8 +78,8 @@ export async function timeoutAt<T>(
   deadline: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T> {
-  const bad = badArgs("run with a timeout", deadline, fn);
-  if (bad !== undefined) throw bad;
+  checkDeadline("run with a timeout", deadline);
+  checkFn("run with a timeout", fn);
   const scope = new CancelScope({ deadline });
   const result = await scope.run(fn);
   if (scope.cancelledCaught) {
@@ -140,8 +127,7 @@ export function timeout<T>(
   ms: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T> {
-  const bad = badMs("run with a timeout", ms);
-  if (bad !== undefined) return Promise.reject(bad);
+  checkMs("run with a timeout", ms);
   return timeoutAt(performance.now() + ms, fn);
 }
 
@@ -169,8 +155,7 @@ export function moveOnAfter<T>(
   ms: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T | undefined> {
-  const bad = badMs("move on after a timeout", ms);
-  if (bad !== undefined) return Promise.reject(bad);
+  checkMs("move on after a timeout", ms);
   return moveOnAt(performance.now() + ms, fn);
 }
 
@@ -194,7 +179,7 @@ export function moveOnAt<T>(
   deadline: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T | undefined> {
-  const bad = badArgs("move on at a deadline", deadline, fn);
-  if (bad !== undefined) return Promise.reject(bad);
+  checkDeadline("move on at a deadline", deadline);
+  checkFn("move on at a deadline", fn);
   return new CancelScope({ deadline }).run(fn);
 }

@@ -5,7 +5,7 @@ import {
   ExceptionGroup,
   sleep,
   TaskGroup,
-} from "@aio/std/async";
+} from "../async/mod.ts";
 import { stopwatch } from "./_log.ts";
 
 /** Runs a group with a failing child; returns what happened to the others. */
