@@ -51,8 +51,12 @@ export const enterScope: unique symbol = Symbol("aio.enterScope");
 export const awaitInScope: unique symbol = Symbol("aio.awaitInScope");
 /** @ignore Ends the scope's life: clears its timer, detaches it from its parent. */
 export const exitScope: unique symbol = Symbol("aio.exitScope");
-/** @ignore Makes a scope nested in a given parent instead of the ambient one. */
-export const childOf: unique symbol = Symbol("aio.childOf");
+/**
+ * @ignore Makes a task's scope: nested in a given parent (the ambient scope
+ * for `undefined`), and marked as a task's for {@linkcode currentTaskScope}.
+ */
+export const taskScope: unique symbol = Symbol("aio.taskScope");
+const taskOf: unique symbol = Symbol("aio.taskOf");
 /** @ignore Registers a pending await to be told of cancellation. */
 export const addListener: unique symbol = Symbol("aio.addListener");
 /** @ignore Unregisters a pending await. */
@@ -116,6 +120,11 @@ class ListenerList {
 /** The scope the calling code runs in, or `undefined` outside every scope. */
 export function currentScope(): CancelScope | undefined {
   return storage.getStore();
+}
+
+/** The scope of the task the calling code runs in, if any. */
+export function currentTaskScope(): CancelScope | undefined {
+  return CancelScope[taskOf](storage.getStore());
 }
 
 /**
@@ -249,6 +258,7 @@ const CAUGHT = 32;
 const EXPIRED = 64;
 const ATTACHED = 128;
 const RELEASED = 256;
+const TASK = 512;
 
 // How many cancelled scopes are still live (not exited, or with scopes made
 // in them still running). While it is 0, no code can be in a cancelled scope
@@ -334,12 +344,22 @@ export class CancelScope {
   static #nextParent: CancelScope | undefined = undefined;
 
   /** @ignore */
-  static [childOf](
+  static [taskScope](
     parent: CancelScope | undefined,
     options?: CancelScopeOptions,
   ): CancelScope {
     CancelScope.#nextParent = parent;
-    return new CancelScope(options);
+    const scope = new CancelScope(options);
+    scope.#flags |= TASK;
+    return scope;
+  }
+
+  /** @ignore The innermost task scope from `scope` outwards. */
+  static [taskOf](scope: CancelScope | undefined): CancelScope | undefined {
+    while (scope !== undefined && (scope.#flags & TASK) === 0) {
+      scope = scope.#parent;
+    }
+    return scope;
   }
 
   /**
@@ -360,9 +380,14 @@ export class CancelScope {
       );
     }
     const deadline = options?.deadline ?? Infinity;
-    if (typeof deadline !== "number" || Number.isNaN(deadline)) {
+    if (typeof deadline !== "number") {
       throw new TypeError(
-        `Cannot create a CancelScope: 'deadline' must be a number, got ${deadline}`,
+        `Cannot create a CancelScope: 'deadline' must be a number, got ${typeof deadline}`,
+      );
+    }
+    if (Number.isNaN(deadline)) {
+      throw new RangeError(
+        "Cannot create a CancelScope: 'deadline' must be a time on the performance.now() clock, got NaN",
       );
     }
     const signal = options?.signal;
@@ -433,9 +458,14 @@ export class CancelScope {
   }
 
   set deadline(value: number) {
-    if (typeof value !== "number" || Number.isNaN(value)) {
+    if (typeof value !== "number") {
       throw new TypeError(
-        `Cannot set the deadline: it must be a number, got ${value}`,
+        `Cannot set the deadline: it must be a number, got ${typeof value}`,
+      );
+    }
+    if (Number.isNaN(value)) {
+      throw new RangeError(
+        "Cannot set the deadline: it must be a time on the performance.now() clock, got NaN",
       );
     }
     const extra = this.#extras();
@@ -444,7 +474,10 @@ export class CancelScope {
     if ((this.#flags & (CANCELLED | EXITED)) !== 0 || value === Infinity) {
       return;
     }
-    this.#armTimer(extra);
+    // A deadline already passed cancels at once, not on the next timer
+    // turn: every await inside must reject, fast paths included.
+    if (value <= performance.now()) this.#expire();
+    else this.#armTimer(extra);
   }
 
   /**
@@ -689,10 +722,14 @@ export class CancelScope {
   #armTimer(extra: Extra): void {
     const timer = extra.timer = new CallbackTimer(() => {
       extra.timer = undefined;
-      this.#flags |= EXPIRED | CANCEL_CALLED;
-      this.#propagate(new CancelledError("Cancelled: the deadline passed"));
+      this.#expire();
     });
     schedule(timer, Math.max(0, extra.deadline - performance.now()));
+  }
+
+  #expire(): void {
+    this.#flags |= EXPIRED | CANCEL_CALLED;
+    this.#propagate(new CancelledError("Cancelled: the deadline passed"));
   }
 
   #clearTimer(): void {

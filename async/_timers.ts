@@ -58,10 +58,19 @@ class TimerQueue {
    * the real clock still fire while a fake one is installed, and back. */
   readonly now: () => number;
 
-  constructor(set: SetTimeout, clear: ClearTimeout, now: () => number) {
+  // Whether its host timers leave the process free to exit.
+  #unref: boolean;
+
+  constructor(
+    set: SetTimeout,
+    clear: ClearTimeout,
+    now: () => number,
+    unref: boolean,
+  ) {
     this.#setTimeout = set;
     this.#clearTimeout = clear;
     this.now = now;
+    this.#unref = unref;
   }
 
   add(timer: Timer): void {
@@ -113,6 +122,7 @@ class TimerQueue {
       () => this.#fire(entry),
       Math.min(delay, 2 ** 31 - 1),
     );
+    if (this.#unref) unrefTimer(entry.handle);
     armed.push(entry);
   }
 
@@ -168,9 +178,46 @@ class TimerQueue {
   }
 }
 
+// The host's own setTimeout: only its timers can be unref'd (a fake clock's
+// ids mean nothing to the host, and a fake clock keeps nothing alive).
+const hostSetTimeout = globalThis.setTimeout;
+
+function unrefTimer(handle: unknown): void {
+  if (
+    typeof handle === "object" && handle !== null &&
+    typeof (handle as { unref?: unknown }).unref === "function"
+  ) {
+    (handle as { unref(): void }).unref();
+  } else if (typeof handle === "number") {
+    // deno-lint-ignore no-explicit-any
+    const deno = (globalThis as any).Deno;
+    if (typeof deno?.unrefTimer === "function") deno.unrefTimer(handle);
+  }
+}
+
 const queues = new WeakMap<SetTimeout, TimerQueue>();
+// Timers that do not keep the process alive get heaps of their own.
+const unrefQueues = new WeakMap<SetTimeout, TimerQueue>();
 let lastSet: SetTimeout | undefined;
 let lastQueue: TimerQueue | undefined;
+
+function queueFor(
+  set: SetTimeout,
+  map: WeakMap<SetTimeout, TimerQueue>,
+  unref: boolean,
+): TimerQueue {
+  let queue = map.get(set);
+  if (queue === undefined) {
+    queue = new TimerQueue(
+      set,
+      globalThis.clearTimeout,
+      performance.now.bind(performance),
+      unref,
+    );
+    map.set(set, queue);
+  }
+  return queue;
+}
 
 /**
  * Schedules `timer` to fire after `ms` milliseconds on the clock installed
@@ -178,20 +225,15 @@ let lastQueue: TimerQueue | undefined;
  *
  * @param timer A timer that is not scheduled.
  * @param ms A delay ≥ 0 (validated by the caller).
+ * @param persistent When false, the timer does not keep the process alive.
  */
-export function schedule(timer: Timer, ms: number): void {
+export function schedule(timer: Timer, ms: number, persistent = true): void {
   const set = globalThis.setTimeout;
   let queue = lastQueue;
-  if (set !== lastSet) {
-    queue = queues.get(set);
-    if (queue === undefined) {
-      queue = new TimerQueue(
-        set,
-        globalThis.clearTimeout,
-        performance.now.bind(performance),
-      );
-      queues.set(set, queue);
-    }
+  if (!persistent) {
+    queue = queueFor(set, unrefQueues, set === hostSetTimeout);
+  } else if (set !== lastSet) {
+    queue = queueFor(set, queues, false);
     lastSet = set;
     lastQueue = queue;
   }

@@ -253,7 +253,10 @@ class SetupWaiter<T> extends Waiter<T> {
   undo: Undo = undefined;
   protected withdraw(error: unknown): void | PromiseLike<unknown> {
     // Any thenable the undo returns is waited for; other values are ignored.
-    if (this.undo) return this.undo(error) as void | PromiseLike<unknown>;
+    const undo = this.undo;
+    if (typeof undo === "function") {
+      return undo(error) as void | PromiseLike<unknown>;
+    }
   }
 }
 

@@ -293,11 +293,12 @@ Deno.test("awaits in live scopes make no AbortController and no host timer beyon
 });
 
 Deno.test("CancelScope and shield reject bad input without side effects", async () => {
-  assert.throws(() => new CancelScope({ deadline: NaN }), TypeError);
+  assert.throws(() => new CancelScope({ deadline: NaN }), RangeError);
+  assert.throws(() => new CancelScope({ deadline: "1" as never }), TypeError);
   assert.throws(() => new CancelScope({ signal: {} as never }), TypeError);
   const scope = new CancelScope();
   assert.throws(() => scope.reschedule(-1), RangeError);
-  assert.throws(() => (scope.deadline = NaN), TypeError);
+  assert.throws(() => (scope.deadline = NaN), RangeError);
   assert.equal(scope.deadline, Infinity);
   await assert.rejects(scope.run(null as never), TypeError);
   await scope.run(() => {});

@@ -1,6 +1,7 @@
 import { shield, type SignalOptions, suspend } from "./cancel_scope.ts";
 import { createTask, Task } from "./task.ts";
-import { timeout, TimeoutError } from "./timeout.ts";
+import { timeout } from "./timeout.ts";
+import { isThenable } from "./_scope.ts";
 import { CallbackTimer, schedule, unschedule } from "./_timers.ts";
 
 /** Something {@linkcode gather} can run or wait for. */
@@ -35,20 +36,23 @@ function isOptions(value: unknown): value is GatherOptions {
     typeof (value as PromiseLike<unknown>).then !== "function";
 }
 
-function toTask<T>(item: Awaitable<T>, what: string): Task<T> {
-  if (item instanceof Task) return item;
-  if (typeof item === "function") return createTask(item);
-  if (
-    item !== null && typeof item === "object" &&
-    typeof (item as PromiseLike<T>).then === "function"
-  ) {
-    return createTask(() => item as PromiseLike<T>);
-  }
-  throw new TypeError(
+function isAwaitable(item: unknown): boolean {
+  return item instanceof Task || typeof item === "function" || isThenable(item);
+}
+
+function notAwaitable(what: string, item: unknown): TypeError {
+  return new TypeError(
     `Cannot ${what}: expected a Task, a promise or a function, got ${
       item === null ? "null" : typeof item
     }`,
   );
+}
+
+// `item` is known to be awaitable.
+function toTask<T>(item: Awaitable<T>): Task<T> {
+  if (item instanceof Task) return item;
+  if (typeof item === "function") return createTask(item);
+  return createTask(() => item);
 }
 
 function toTasks<T>(items: Iterable<Task<T>>, what: string): Task<T>[] {
@@ -133,12 +137,14 @@ export function gather(
   if (items.length > 0 && isOptions(items[items.length - 1])) {
     returnExceptions = (items.pop() as GatherOptions).returnExceptions === true;
   }
-  let tasks: Task<unknown>[];
-  try {
-    tasks = items.map((item) => toTask(item as Awaitable<unknown>, "gather"));
-  } catch (error) {
-    return Promise.reject(error);
+  // Every item is checked before any is started: a bad one must not leave
+  // the others running as orphans.
+  for (const item of items) {
+    if (!isAwaitable(item)) {
+      return Promise.reject(notAwaitable("gather", item));
+    }
   }
+  const tasks = items.map((item) => toTask(item as Awaitable<unknown>));
   return suspend<unknown[]>((resolve, reject) => {
     const results = new Array(tasks.length);
     let remaining = tasks.length;
@@ -206,7 +212,17 @@ export function wait<T>(
   tasks: Iterable<Task<T>>,
   options?: WaitOptions,
 ): Promise<WaitResult<T>> {
-  const list = toTasks(tasks, "wait");
+  try {
+    return waitChecked(toTasks(tasks, "wait"), options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function waitChecked<T>(
+  list: Task<T>[],
+  options: WaitOptions | undefined,
+): Promise<WaitResult<T>> {
   if (list.length === 0) {
     throw new RangeError("Cannot wait: no tasks were given, got 0");
   }
@@ -251,10 +267,16 @@ export function wait<T>(
     }
     let live = true;
     let timer: CallbackTimer | undefined;
-    const finish = () => {
-      if (!live) return;
+    // Ends the wait's hold on the tasks: a long task must not collect a
+    // callback per wait that gave up on it.
+    const stop = () => {
       live = false;
       if (timer !== undefined) unschedule(timer);
+      for (const task of list) if (!task.done()) task.removeDoneCallback(check);
+    };
+    const finish = () => {
+      if (!live) return;
+      stop();
       resolve(split());
     };
     const check = () => {
@@ -265,10 +287,7 @@ export function wait<T>(
       timer = new CallbackTimer(finish);
       schedule(timer, ms);
     }
-    return () => {
-      live = false;
-      if (timer !== undefined) unschedule(timer);
-    };
+    return stop;
   }, options);
 }
 
@@ -304,30 +323,45 @@ export function asCompleted<T>(
   options?: SignalOptions,
 ): AsyncIterableIterator<Task<T>> {
   const list = toTasks(tasks, "iterate as completed");
+  // Finished tasks no next() has taken yet, and the next() calls waiting
+  // for one, in FIFO order: a finished task goes straight to the first.
   const finished: Task<T>[] = [];
-  let wake: (() => void) | undefined;
+  // (A task is handed over in a box: resolving with a task itself would
+  // adopt it, and hand out its result instead.)
+  const line: ((box: [Task<T>]) => void)[] = [];
   for (const task of list) {
     task.addDoneCallback((t) => {
-      finished.push(t);
-      wake?.();
+      const take = line.shift();
+      if (take === undefined) finished.push(t);
+      else take([t]);
     });
   }
-  let yielded = 0;
+  let claimed = 0;
   // A hand-written iterator, not an async generator: a generator's `yield`
   // would await the task and hand out its result instead of the task.
   return {
     async next(): Promise<IteratorResult<Task<T>>> {
-      if (yielded === list.length) return { done: true, value: undefined };
-      // Through suspend even when a task is ready: a cancelled scope
-      // rejects every await, fast path or not.
-      await suspend<void>((resolve) => {
-        if (finished.length > 0) return resolve();
-        wake = resolve;
-        return () => wake = undefined;
-      }, options);
-      wake = undefined;
-      yielded++;
-      return { done: false, value: finished.shift()! };
+      if (claimed === list.length) return { done: true, value: undefined };
+      claimed++;
+      try {
+        // Through suspend even when a task is ready: a cancelled scope
+        // rejects every await, fast path or not.
+        const [task] = await suspend<[Task<T>]>((resolve) => {
+          if (finished.length > 0) {
+            resolve([finished.shift()!]);
+            return;
+          }
+          line.push(resolve);
+          return () => {
+            const i = line.indexOf(resolve);
+            if (i >= 0) line.splice(i, 1);
+          };
+        }, options);
+        return { done: false, value: task };
+      } catch (error) {
+        claimed--;
+        throw error;
+      }
     },
     [Symbol.asyncIterator]() {
       return this;
@@ -336,35 +370,51 @@ export function asCompleted<T>(
 }
 
 /**
- * Runs `fn` (or awaits a task) with a time limit — asyncio's `wait_for`. On
- * expiry, `fn`'s scope is cancelled (a task is cancelled and awaited) and a
- * {@linkcode TimeoutError} is thrown.
+ * Waits for an awaitable with a time limit — asyncio's `wait_for`. A
+ * function runs in a scope that the limit cancels; a task is cancelled on
+ * expiry (and awaited until it has ended); a plain promise cannot be
+ * stopped, so it is abandoned: it goes on, and its outcome is dropped. On
+ * expiry a {@linkcode TimeoutError} is thrown. If the awaiting code is
+ * cancelled, a task given here is cancelled too (asyncio does the same).
  *
  * @example Usage
  * ```ts
- * import { sleep, TimeoutError, waitFor } from "@aio/std/async";
+ * import { createTask, sleep, TimeoutError, waitFor } from "@aio/std/async";
  * import assert from "node:assert/strict";
  *
  * assert.equal(await waitFor(async () => "quick", 1000), "quick");
  * await assert.rejects(waitFor(() => sleep(60_000), 5), TimeoutError);
+ * const task = createTask(() => sleep(60_000));
+ * await assert.rejects(waitFor(task, 5), TimeoutError);
+ * assert.ok(task.cancelled());
  * ```
  *
- * @param fn The work, or a task to wait for.
+ * @param aw The work: a function, a task or a promise.
  * @param ms The limit in milliseconds; `Infinity` for none.
  * @returns The result.
  */
 export async function waitFor<T>(
-  fn: (() => T | PromiseLike<T>) | Task<T>,
+  aw: (() => T | PromiseLike<T>) | Task<T> | PromiseLike<T>,
   ms: number,
 ): Promise<T> {
-  if (!(fn instanceof Task)) return await timeout(ms, fn);
-  const task = fn;
+  if (typeof aw === "function") return await timeout(ms, aw);
+  if (!isAwaitable(aw)) throw notAwaitable("wait for", aw);
+  if (!(aw instanceof Task)) {
+    const promise = aw;
+    // A cancellable wait on the promise: expiry abandons it.
+    return await timeout(ms, () =>
+      suspend<T>((resolve, reject) => {
+        promise.then(resolve, reject);
+      }));
+  }
+  const task = aw;
   try {
     return await timeout(ms, () => task);
   } catch (error) {
-    if (error instanceof TimeoutError) {
+    if (!task.done()) {
+      // Timed out or cancelled from outside: stop the task, and like
+      // asyncio wait for it to really end before going on.
       task.cancel();
-      // Like asyncio, wait for the task to really end before reporting.
       await shield(() => task.then(undefined, () => {}));
     }
     throw error;

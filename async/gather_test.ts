@@ -492,3 +492,90 @@ Deno.test("waitFor() of a task on expiry cancels it and waits for its end before
   assert.equal(task.cancelled(), true);
   assert.equal(cleanedUp, true);
 });
+
+Deno.test("gather() validates every argument before starting any", async () => {
+  let started = false;
+  await assert.rejects(
+    gather(() => {
+      started = true;
+    }, 5 as never),
+    TypeError,
+  );
+  await checkpoint();
+  assert.equal(started, false);
+});
+
+Deno.test("wait() with a signal that aborts leaves no callback on the pending task", async () => {
+  const long = createTask(() => sleep(60_000));
+  const removed: number[] = [];
+  const remove = long.removeDoneCallback.bind(long);
+  long.removeDoneCallback = (cb) => {
+    const n = remove(cb);
+    removed.push(n);
+    return n;
+  };
+  for (let i = 0; i < 3; i++) {
+    const controller = new AbortController();
+    const waiting = wait([long], { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(waiting, CancelledError);
+  }
+  assert.deepEqual(removed, [1, 1, 1]);
+  // FIRST_COMPLETED that returned on another task also lets go.
+  const quick = createTask(() => {});
+  await wait([long, quick], { returnWhen: "FIRST_COMPLETED" });
+  assert.deepEqual(removed, [1, 1, 1, 1]);
+  long.cancel();
+  await assert.rejects(long, CancelledError);
+});
+
+Deno.test("asCompleted(): concurrent next() calls each get a task", async () => {
+  const a = createTask(async () => {
+    await sleep(1);
+    return "a";
+  });
+  const b = createTask(async () => {
+    await sleep(2);
+    return "b";
+  });
+  const it = asCompleted([a, b]);
+  const [x, y, z] = await Promise.all([it.next(), it.next(), it.next()]);
+  assert.equal(x.done, false);
+  assert.equal(y.done, false);
+  assert.equal(z.done, true);
+  const got = new Set([x.value, y.value]);
+  assert.ok(got.has(a) && got.has(b));
+});
+
+Deno.test("asCompleted(): a cancelled next() does not lose a task", async () => {
+  const a = createTask(async () => {
+    await sleep(1);
+    return "a";
+  });
+  const it = asCompleted([a]);
+  const scope = new CancelScope();
+  const cancelled = scope.run(() => it.next());
+  await checkpoint();
+  scope.cancel();
+  assert.equal(await cancelled, undefined);
+  assert.ok(scope.cancelledCaught);
+  assert.equal((await it.next()).value, a);
+  assert.equal((await it.next()).done, true);
+});
+
+Deno.test("waitFor() accepts a promise: it is abandoned on timeout", async () => {
+  const never = new Promise<never>(() => {});
+  await assert.rejects(waitFor(never, 5), TimeoutError);
+  assert.equal(await waitFor(Promise.resolve(7), 1000), 7);
+  await assert.rejects(waitFor(42 as never, 10), TypeError);
+  await assert.rejects(waitFor(() => 1, -1), RangeError);
+});
+
+Deno.test("waitFor(task) cancels the task when the awaiting task is cancelled", async () => {
+  const inner = createTask(() => sleep(60_000));
+  const outer = createTask(() => waitFor(inner, 10_000));
+  await checkpoint();
+  outer.cancel();
+  await assert.rejects(outer, CancelledError);
+  assert.ok(inner.cancelled());
+});

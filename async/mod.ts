@@ -23,6 +23,20 @@
  * @module
  */
 export * from "./cancel_scope.ts";
+export {
+  type BlockInfo,
+  debugEnabled,
+  type DebugReport,
+  type DebugReporter,
+  enableDebug,
+  monitorEventLoop,
+  type MonitorOptions,
+  setDebugReporter,
+  type TaskStat,
+  type TaskStats,
+  taskStats,
+} from "./debug.ts";
+export * from "./debounce.ts";
 export * from "./gather.ts";
 export * from "./map.ts";
 export * from "./retry.ts";
@@ -31,6 +45,7 @@ export * from "./sleep.ts";
 export * from "./task.ts";
 export * from "./task_group.ts";
 export * from "./task_set.ts";
+export * from "./throttle.ts";
 export * from "./timeout.ts";
 export * from "./to_worker.ts";
 export * from "./worker_pool.ts";

@@ -141,3 +141,36 @@ Deno.test("run() exits at once with code 130 on a second SIGINT", async () => {
   assert.equal(code, 130);
   assert.ok(!stdout.includes("cleaned"), `stdout: ${stdout}`);
 });
+
+Deno.test("run() with a refused signal name rejects, leaves no listener installed and never starts main", async () => {
+  let ran = false;
+  const main = () => {
+    ran = true;
+  };
+  const installed = new Set<() => void>();
+  const { addSignalListener, removeSignalListener } = Deno;
+  Deno.addSignalListener = (name, listener) => {
+    addSignalListener(name, listener); // throws for SIGBOGUS
+    installed.add(listener);
+  };
+  Deno.removeSignalListener = (name, listener) => {
+    removeSignalListener(name, listener);
+    installed.delete(listener);
+  };
+  try {
+    await assert.rejects(
+      run(main, { signals: ["SIGINT", "SIGBOGUS" as Deno.Signal] }),
+      TypeError,
+    );
+  } finally {
+    Deno.addSignalListener = addSignalListener;
+    Deno.removeSignalListener = removeSignalListener;
+  }
+  assert.equal(installed.size, 0);
+  await assert.rejects(
+    run(main, { signals: ["SIGINT", 5 as never] }),
+    TypeError,
+  );
+  await assert.rejects(run(main, { signals: "SIGINT" as never }), TypeError);
+  assert.equal(ran, false);
+});

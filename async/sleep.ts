@@ -9,7 +9,14 @@ import {
 import { schedule, Timer, unschedule } from "./_timers.ts";
 
 /** Options for {@linkcode sleep}. */
-export type SleepOptions = SignalOptions;
+export interface SleepOptions extends SignalOptions {
+  /**
+   * When false, the sleep does not keep the process alive: a program whose
+   * only pending work is such a sleep exits (Node's `timer.unref()`). `true`
+   * by default.
+   */
+  persistent?: boolean;
+}
 
 // One object per sleep: it is the heap entry, the scope's cancel listener
 // and the signal's event listener at once.
@@ -70,14 +77,39 @@ class Sleeper extends Timer {
  * assert.ok(performance.now() - start >= 9);
  * ```
  *
+ * @example A sleep that does not keep the program alive
+ * ```ts
+ * import { sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const stop = new AbortController();
+ * // A watchdog: alone, it would not keep the process from exiting.
+ * const watchdog = sleep(60_000, { persistent: false, signal: stop.signal });
+ * await sleep(1);
+ * stop.abort();
+ * await assert.rejects(watchdog);
+ * ```
+ *
  * @param ms How long to wait, in milliseconds; a finite number ≥ 0.
- * @param options Cancellation.
+ * @param options Cancellation, and whether the sleep keeps the process alive.
  * @returns A promise that resolves after `ms` milliseconds.
  */
 export function sleep(ms: number, options?: SleepOptions): Promise<void> {
   if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) {
-    throw new RangeError(
-      `Cannot sleep: 'ms' must be a finite number >= 0, got ${ms}`,
+    return Promise.reject(
+      new RangeError(
+        `Cannot sleep: 'ms' must be a finite number >= 0, got ${
+          typeof ms === "number" ? ms : typeof ms
+        }`,
+      ),
+    );
+  }
+  const persistent = options?.persistent ?? true;
+  if (typeof persistent !== "boolean") {
+    return Promise.reject(
+      new TypeError(
+        `Cannot sleep: 'persistent' must be a boolean, got ${typeof persistent}`,
+      ),
     );
   }
   // Like asyncio.sleep(0): one turn of the event loop, not a timer (nested
@@ -86,8 +118,10 @@ export function sleep(ms: number, options?: SleepOptions): Promise<void> {
   const signal = options?.signal;
   if (signal !== undefined) {
     if (!(signal instanceof AbortSignal)) {
-      throw new TypeError(
-        `Cannot sleep: 'signal' must be an AbortSignal, got ${typeof signal}`,
+      return Promise.reject(
+        new TypeError(
+          `Cannot sleep: 'signal' must be an AbortSignal, got ${typeof signal}`,
+        ),
       );
     }
     if (signal.aborted) return Promise.reject(toCancelError(signal.reason));
@@ -96,7 +130,7 @@ export function sleep(ms: number, options?: SleepOptions): Promise<void> {
   if (scope?.cancelled) return Promise.reject(scope.reason);
   return new Promise<void>((resolve, reject) => {
     const sleeper = new Sleeper(resolve, reject, scope, signal);
-    schedule(sleeper, ms);
+    schedule(sleeper, ms, persistent);
     scope?.[addListener](sleeper);
     signal?.addEventListener("abort", sleeper, { once: true });
   });

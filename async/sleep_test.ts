@@ -8,7 +8,7 @@ Deno.test("sleep() resolves after the given time", async () => {
   assert.ok(performance.now() - start >= 4);
 });
 
-Deno.test("sleep() rejects a bad ms with RangeError", async (t) => {
+Deno.test("sleep() rejects a bad ms with RangeError, never throwing synchronously", async (t) => {
   const cases: [string, unknown][] = [
     ["negative", -1],
     ["NaN", NaN],
@@ -19,8 +19,8 @@ Deno.test("sleep() rejects a bad ms with RangeError", async (t) => {
     ["a bigint", 10n],
   ];
   for (const [what, ms] of cases) {
-    await t.step(what, () => {
-      assert.throws(() => sleep(ms as number), RangeError);
+    await t.step(what, async () => {
+      await assert.rejects(sleep(ms as number), RangeError);
     });
   }
 });
@@ -95,4 +95,36 @@ Deno.test("sleep() rejects a signal that is not an AbortSignal with TypeError", 
     async () => await sleep(1, { signal: {} as AbortSignal }),
     TypeError,
   );
+});
+
+Deno.test("sleep() rejects a bad 'persistent' or 'signal' with TypeError", async () => {
+  await assert.rejects(sleep(1, { persistent: "no" as never }), TypeError);
+  await assert.rejects(sleep(1, { signal: {} as never }), TypeError);
+});
+
+Deno.test("sleep(ms, { persistent: false }) does not keep the process alive; a persistent sleep does", async () => {
+  const url = new URL("./sleep.ts", import.meta.url).href;
+  const code = `
+    import { sleep } from ${JSON.stringify(url)};
+    sleep(600_000, { persistent: false }).then(() => console.log("woke"));
+    await sleep(20);
+    console.log("done");
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Generous: only a hang (the 10-minute sleep keeping the process) fails.
+  const kill = setTimeout(() => child.kill(), 30_000);
+  const { code: status, stdout } = await child.output();
+  clearTimeout(kill);
+  assert.equal(new TextDecoder().decode(stdout).trim(), "done");
+  assert.equal(status, 0);
+});
+
+Deno.test("sleep(ms, { persistent: false }) still wakes up while the process runs", async () => {
+  const hold = sleep(20); // keeps the process (and the test) alive
+  await sleep(1, { persistent: false });
+  await hold;
 });

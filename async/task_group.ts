@@ -27,12 +27,26 @@ function matcher(condition: ErrorMatcher): (error: unknown) => boolean {
   ) {
     return (error) => error instanceof condition;
   }
+  // A class is not a predicate: calling it without `new` would throw.
+  if (/^class\b/.test(Function.prototype.toString.call(condition))) {
+    throw new TypeError(
+      `Cannot match errors: class ${
+        condition.name || "(anonymous)"
+      } does not extend Error; pass an Error class or a predicate`,
+    );
+  }
   return condition as (error: unknown) => boolean;
 }
 
+// For the group's message: whatever was thrown, even an object with no
+// prototype (which String() cannot convert).
 function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  try {
+    if (error instanceof Error) return `${error.name}: ${error.message}`;
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
 }
 
 /**
@@ -204,41 +218,43 @@ const enum State {
  */
 export class TaskGroup {
   #state = State.Created;
-  #signal: AbortSignal | undefined;
   #scope: CancelScope | undefined = undefined;
   #pending = 0;
   #bodyDone = false;
   #errors: unknown[] = [];
+  // Where the body's own error is in `#errors`, to name it as the body's.
+  #bodyErrorAt = -1;
   #idle: (() => void) | undefined = undefined;
   #childDone = (task: Task<unknown>): void => {
     if (!task.cancelled()) {
       try {
         task.result();
       } catch (error) {
-        this.#fail(error);
+        this.#fail(error, "Cancelled: another task of the TaskGroup failed");
       }
     }
     if (--this.#pending === 0 && this.#bodyDone) this.#close();
   };
 
+  static #making = false;
+
   /**
-   * Makes a group; {@linkcode TaskGroup.run} makes and runs one in one step.
-   *
-   * @param options An external signal.
+   * Not for direct use: {@linkcode TaskGroup.run} makes a group and runs it,
+   * the one way to use one (`async with TaskGroup() as tg:`). Throws a
+   * TypeError when called otherwise.
    */
-  constructor(options?: TaskGroupOptions) {
-    const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+  constructor() {
+    if (!TaskGroup.#making) {
       throw new TypeError(
-        `Cannot create a TaskGroup: 'signal' must be an AbortSignal, got ${typeof signal}`,
+        "Cannot create a TaskGroup with new: call TaskGroup.run(body) instead",
       );
     }
-    this.#signal = signal;
+    TaskGroup.#making = false;
   }
 
   /**
    * Makes a group and runs `body` in it (Python's `async with TaskGroup() as
-   * tg:`).
+   * tg:`), then waits for every task of the group.
    *
    * @param body Starts tasks through `tg`; its result is the group's.
    * @param options An external signal.
@@ -249,33 +265,32 @@ export class TaskGroup {
     body: (tg: TaskGroup) => T | PromiseLike<T>,
     options?: TaskGroupOptions,
   ): Promise<T | undefined> {
-    return new TaskGroup(options).run(body);
+    if (typeof body !== "function") {
+      return Promise.reject(
+        new TypeError(
+          `Cannot run the TaskGroup: 'body' must be a function, got ${typeof body}`,
+        ),
+      );
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot run the TaskGroup: 'signal' must be an AbortSignal, got ${typeof signal}`,
+        ),
+      );
+    }
+    TaskGroup.#making = true;
+    return new TaskGroup().#run(body, signal);
   }
 
-  /**
-   * Runs `body` in this group and waits for every task of the group. A group
-   * runs once.
-   *
-   * @param body Starts tasks through `tg`; its result is the group's.
-   * @returns The body's result; `undefined` if `tg.cancel()` ended the group
-   * before the body returned.
-   */
-  async run<T>(
+  async #run<T>(
     body: (tg: TaskGroup) => T | PromiseLike<T>,
+    signal: AbortSignal | undefined,
   ): Promise<T | undefined> {
-    if (typeof body !== "function") {
-      throw new TypeError(
-        `Cannot run the TaskGroup: 'body' must be a function, got ${typeof body}`,
-      );
-    }
-    if (this.#state !== State.Created) {
-      throw new Error(
-        "Cannot run the TaskGroup: a TaskGroup runs once; make a new one",
-      );
-    }
     this.#state = State.Running;
     const scope = this.#scope = new CancelScope(
-      this.#signal === undefined ? undefined : { signal: this.#signal },
+      signal === undefined ? undefined : { signal },
     );
     let result: T | undefined;
     let bodyFailed = false;
@@ -285,7 +300,10 @@ export class TaskGroup {
     } catch (error) {
       bodyFailed = true;
       bodyError = error;
-      if (!isCancellationIn(error, scope)) this.#fail(error);
+      if (!isCancellationIn(error, scope)) {
+        this.#bodyErrorAt = this.#errors.length;
+        this.#fail(error, "Cancelled: the body of the TaskGroup failed");
+      }
     }
     this.#bodyDone = true;
     if (this.#pending > 0) {
@@ -301,7 +319,11 @@ export class TaskGroup {
       throw new ExceptionGroup(
         `TaskGroup: ${errors.length} unhandled error${
           errors.length === 1 ? "" : "s"
-        } (${errors.map(describe).join("; ")})`,
+        } (${
+          errors.map((e, i) =>
+            i === this.#bodyErrorAt ? `the body: ${describe(e)}` : describe(e)
+          ).join("; ")
+        })`,
         errors,
       );
     }
@@ -335,7 +357,7 @@ export class TaskGroup {
     if (this.#state !== State.Running) {
       throw new Error(
         this.#state === State.Created
-          ? "Cannot create a task: the TaskGroup is not running; call run() first"
+          ? "Cannot create a task: the TaskGroup is not running; use TaskGroup.run(body)"
           : "Cannot create a task: the TaskGroup has closed; create tasks while it runs",
       );
     }
@@ -416,12 +438,20 @@ export class TaskGroup {
    */
   cancel(reason?: string): void {
     if (this.#state !== State.Running) return;
-    this.#scope!.cancel(reason ?? "The TaskGroup was cancelled");
+    // Always a CancelledError, even for an error given as the reason: it
+    // ends the group quietly, not as a failure.
+    this.#scope!.cancel(
+      typeof reason === "string"
+        ? reason
+        : new CancelledError("The TaskGroup was cancelled", {
+          cause: reason,
+        }),
+    );
   }
 
-  #fail(error: unknown): void {
+  #fail(error: unknown, why: string): void {
     this.#errors.push(error);
-    this.#scope!.cancel("Cancelled: another task of the TaskGroup failed");
+    this.#scope!.cancel(why);
   }
 
   #close(): void {

@@ -266,19 +266,82 @@ Deno.test("TaskGroup: children may add tasks while the group waits for them", as
   assert.deepEqual(order, [1, 2]);
 });
 
-Deno.test("TaskGroup runs once; reusing it throws", async () => {
-  const group = new TaskGroup();
-  await group.run(() => {});
-  await assert.rejects(group.run(() => {}), /runs once/);
+Deno.test("TaskGroup has one way to run: new TaskGroup() throws, TaskGroup.run works", async () => {
+  assert.throws(() => new TaskGroup(), /TaskGroup\.run/);
+  assert.equal(await TaskGroup.run(() => "ran"), "ran");
 });
 
-Deno.test("TaskGroup rejects bad input with TypeErrors", async () => {
+Deno.test("TaskGroup rejects bad input with TypeErrors, never throwing synchronously", async () => {
   await assert.rejects(TaskGroup.run(42 as never), TypeError);
-  assert.throws(() => new TaskGroup({ signal: "no" as never }), TypeError);
+  await assert.rejects(
+    TaskGroup.run(() => {}, { signal: "no" as never }),
+    TypeError,
+  );
   await TaskGroup.run((tg) => {
     assert.throws(() => tg.createTask(null as never), TypeError);
     assert.throws(() => tg.start(null as never), TypeError);
   });
+});
+
+Deno.test("TaskGroup: a child that throws Object.create(null) fails the group with that very value", async () => {
+  const odd = Object.create(null);
+  const error = await TaskGroup.run((tg) => {
+    tg.createTask(() => {
+      throw odd;
+    });
+  }).catch((e) => e);
+  assert.ok(error instanceof ExceptionGroup);
+  assert.equal(error.errors[0], odd);
+  assert.match(error.message, /\[object Object\]/);
+});
+
+Deno.test("ExceptionGroup.split with a class that does not extend Error throws a clear TypeError", () => {
+  class NotAnError {}
+  const group = new ExceptionGroup("g", [new Error("x")]);
+  assert.throws(() => group.split(NotAnError), {
+    name: "TypeError",
+    message: /NotAnError does not extend Error/,
+  });
+  assert.throws(() => group.subgroup(NotAnError), TypeError);
+});
+
+Deno.test("tg.cancel(new Error()) ends the group quietly", async () => {
+  let childError: unknown;
+  const result = await TaskGroup.run(async (tg) => {
+    tg.createTask(async () => {
+      try {
+        await sleep(60_000);
+      } catch (e) {
+        childError = e;
+        throw e;
+      }
+    });
+    await checkpoint();
+    tg.cancel(new Error("stop") as never);
+    await sleep(60_000);
+  });
+  assert.equal(result, undefined);
+  assert.ok(childError instanceof CancelledError);
+});
+
+Deno.test("TaskGroup: the body's own error is reported as the body's", async () => {
+  let siblingError: unknown;
+  const error = await TaskGroup.run(async (tg) => {
+    tg.createTask(async () => {
+      try {
+        await sleep(60_000);
+      } catch (e) {
+        siblingError = e;
+        throw e;
+      }
+    });
+    await checkpoint();
+    throw new Error("body broke");
+  }).catch((e) => e);
+  assert.ok(error instanceof ExceptionGroup);
+  assert.match(error.message, /the body: Error: body broke/);
+  assert.ok(siblingError instanceof CancelledError);
+  assert.match((siblingError as Error).message, /body of the TaskGroup failed/);
 });
 
 Deno.test("TaskGroup's signal option cancels the group like an outer cancellation", async () => {

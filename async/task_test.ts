@@ -428,3 +428,58 @@ Deno.test("the public surface has no internal hooks (setOwner, reportException) 
   assert.equal("reportException" in mod, false);
   assert.equal(typeof mod.isCancellation, "function");
 });
+
+Deno.test("a task returning a thenable whose then throws fails that task only; later tasks still start", async (t) => {
+  const cases: [string, () => unknown][] = [
+    ["then throws", () => ({
+      then() {
+        throw new Error("then broke");
+      },
+    })],
+    ["then getter throws", () => ({
+      get then() {
+        throw new Error("then broke");
+      },
+    })],
+    ["then calls back, then throws", () => ({
+      then(resolve: (v: number) => void) {
+        resolve(1);
+        throw new Error("then broke");
+      },
+    })],
+  ];
+  for (const [what, fn] of cases) {
+    await t.step(what, async () => {
+      const bad = createTask(fn);
+      const after = createTask(() => "after");
+      if (what.startsWith("then calls back")) assert.equal(await bad, 1);
+      else await assert.rejects(bad, /then broke/);
+      assert.equal(await after, "after");
+      assert.equal(await createTask(() => "later"), "later");
+    });
+  }
+});
+
+Deno.test("a task that awaits itself rejects instead of hanging", async () => {
+  const self: Task<string> = createTask(async () => {
+    await checkpoint();
+    try {
+      await self;
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "no error";
+  });
+  assert.match(await self, /cannot await on itself/);
+});
+
+Deno.test("a task may await its parent task: only awaiting itself is refused", async () => {
+  let child!: Task<string>;
+  const parent = createTask(async () => {
+    child = createTask(async () => `child saw ${await parent}`);
+    await checkpoint();
+    return "parent";
+  });
+  await parent;
+  assert.equal(await child, "child saw parent");
+});

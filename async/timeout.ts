@@ -26,25 +26,38 @@ export class TimeoutError extends Error {
   }
 }
 
-function checkMs(what: string, ms: number): void {
-  if (typeof ms !== "number" || !(ms >= 0)) {
-    throw new RangeError(
+// The checks return the error instead of throwing it: these functions
+// reject on bad input, never throw synchronously.
+function badMs(what: string, ms: number): Error | undefined {
+  if (typeof ms !== "number") {
+    return new TypeError(
+      `Cannot ${what}: 'ms' must be a number >= 0 (or Infinity), got ${typeof ms}`,
+    );
+  }
+  if (!(ms >= 0)) {
+    return new RangeError(
       `Cannot ${what}: 'ms' must be a number >= 0 (or Infinity), got ${ms}`,
     );
   }
 }
 
-function checkDeadline(what: string, deadline: number): void {
-  if (typeof deadline !== "number" || Number.isNaN(deadline)) {
-    throw new TypeError(
-      `Cannot ${what}: 'deadline' must be a number on the performance.now() clock, got ${deadline}`,
+function badArgs(
+  what: string,
+  deadline: number,
+  fn: unknown,
+): Error | undefined {
+  if (typeof deadline !== "number") {
+    return new TypeError(
+      `Cannot ${what}: 'deadline' must be a number on the performance.now() clock, got ${typeof deadline}`,
     );
   }
-}
-
-function checkFn(what: string, fn: unknown): void {
+  if (Number.isNaN(deadline)) {
+    return new RangeError(
+      `Cannot ${what}: 'deadline' must be a time on the performance.now() clock, got NaN`,
+    );
+  }
   if (typeof fn !== "function") {
-    throw new TypeError(
+    return new TypeError(
       `Cannot ${what}: 'fn' must be a function, got ${typeof fn}`,
     );
   }
@@ -78,8 +91,8 @@ export async function timeoutAt<T>(
   deadline: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T> {
-  checkDeadline("run with a timeout", deadline);
-  checkFn("run with a timeout", fn);
+  const bad = badArgs("run with a timeout", deadline, fn);
+  if (bad !== undefined) throw bad;
   const scope = new CancelScope({ deadline });
   const result = await scope.run(fn);
   if (scope.cancelledCaught) {
@@ -127,7 +140,8 @@ export function timeout<T>(
   ms: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T> {
-  checkMs("run with a timeout", ms);
+  const bad = badMs("run with a timeout", ms);
+  if (bad !== undefined) return Promise.reject(bad);
   return timeoutAt(performance.now() + ms, fn);
 }
 
@@ -155,7 +169,8 @@ export function moveOnAfter<T>(
   ms: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T | undefined> {
-  checkMs("move on after a timeout", ms);
+  const bad = badMs("move on after a timeout", ms);
+  if (bad !== undefined) return Promise.reject(bad);
   return moveOnAt(performance.now() + ms, fn);
 }
 
@@ -179,7 +194,7 @@ export function moveOnAt<T>(
   deadline: number,
   fn: (scope: CancelScope) => T | PromiseLike<T>,
 ): Promise<T | undefined> {
-  checkDeadline("move on at a deadline", deadline);
-  checkFn("move on at a deadline", fn);
+  const bad = badArgs("move on at a deadline", deadline, fn);
+  if (bad !== undefined) return Promise.reject(bad);
   return new CancelScope({ deadline }).run(fn);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   CancelledError,
+  CancelScope,
   checkpoint,
   createTask,
   moveOnAfter,
@@ -171,13 +172,52 @@ Deno.test("moveOnAfter: an outer cancellation is not swallowed", async () => {
   await assert.rejects(task, CancelledError);
 });
 
-Deno.test("timeout, timeoutAt and moveOnAfter reject bad input with a clear error", async () => {
-  for (const ms of [-1, NaN, "5" as unknown as number]) {
-    assert.throws(() => timeout(ms, () => {}), RangeError);
-    assert.throws(() => moveOnAfter(ms, () => {}), RangeError);
+Deno.test("timeout, timeoutAt and moveOnAfter reject bad input with a clear error, never throwing synchronously", async () => {
+  for (const ms of [-1, NaN]) {
+    await assert.rejects(timeout(ms, () => {}), RangeError);
+    await assert.rejects(moveOnAfter(ms, () => {}), RangeError);
   }
+  await assert.rejects(timeout("5" as never, () => {}), TypeError);
+  await assert.rejects(moveOnAfter("5" as never, () => {}), TypeError);
   await assert.rejects(timeout(5, null as never), TypeError);
-  await assert.rejects(timeoutAt(NaN, () => {}), TypeError);
-  assert.throws(() => moveOnAt(NaN, () => {}), TypeError);
-  assert.throws(() => moveOnAt(0, 1 as never), TypeError);
+  await assert.rejects(timeoutAt(NaN, () => {}), RangeError);
+  await assert.rejects(timeoutAt("0" as never, () => {}), TypeError);
+  await assert.rejects(moveOnAt(NaN, () => {}), RangeError);
+  await assert.rejects(moveOnAt(0, 1 as never), TypeError);
+});
+
+Deno.test("a deadline already passed at entry cancels the scope at once: timeout(0, () => sleep(0)) throws TimeoutError", async () => {
+  await assert.rejects(timeout(0, () => sleep(0)), TimeoutError);
+  await assert.rejects(timeout(0, () => checkpoint()), TimeoutError);
+  await assert.rejects(
+    timeoutAt(performance.now() - 1000, () => sleep(1)),
+    TimeoutError,
+  );
+  assert.equal(
+    await moveOnAfter(0, () => sleep(0).then(() => "ran")),
+    undefined,
+  );
+  const scope = new CancelScope({ deadline: performance.now() - 1 });
+  assert.equal(scope.cancelled, true);
+  assert.equal(scope.expired(), true);
+  // Code that never awaits is not interrupted (Trio's rule).
+  assert.equal(await timeout(0, () => "no await"), "no await");
+});
+
+Deno.test("moving a deadline into the past cancels the scope at once", async () => {
+  const value = await moveOnAfter(60_000, async (scope) => {
+    scope.deadline = performance.now() - 1;
+    assert.equal(scope.cancelled, true);
+    await checkpoint();
+    return "not reached";
+  });
+  assert.equal(value, undefined);
+});
+
+Deno.test("queue.get() on a non-empty queue inside timeout(0) does not take the item", async () => {
+  const { Queue } = await import("../sync/queue.ts");
+  const queue = new Queue<number>();
+  queue.putNowait(1);
+  await assert.rejects(timeout(0, () => queue.get()), TimeoutError);
+  assert.equal(queue.qsize(), 1);
 });

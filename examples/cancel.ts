@@ -1,6 +1,6 @@
 // Cancelling a task: its awaits reject with CancelledError, its `finally`
 // runs, and shield() lets cleanup finish even though the task is cancelled.
-import { CancelledError, createTask, shield, sleep } from "../async/mod.ts";
+import { CancelledError, createTask, shield, sleep } from "@aio/std/async";
 import { stopwatch } from "./_log.ts";
 
 /** Cancels a worker mid-sleep; returns what its cleanup managed to do. */

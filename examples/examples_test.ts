@@ -10,11 +10,15 @@ import * as semaphore from "./semaphore.ts";
 import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
 import * as files from "./files.ts";
+import * as postgres from "./postgres.ts";
+import { pgAvailable } from "../testing/postgres.ts";
 
+// No wall-clock ratios here: a loaded CI machine can break any of them.
+// The examples return what their timings show, counted instead of timed.
 Deno.test("example: concurrent fetches overlap their waits", async () => {
-  const { sequential: seq, concurrent } = await sequential.main();
-  assert.ok(seq >= 300, `sequential took ${seq} ms`);
-  assert.ok(concurrent < seq / 2, `concurrent took ${concurrent} ms`);
+  const { sequentialPeak, concurrentPeak } = await sequential.main();
+  assert.equal(sequentialPeak, 1);
+  assert.equal(concurrentPeak, 3);
 });
 
 Deno.test("example: gather keeps argument order and returns exceptions", async () => {
@@ -58,10 +62,9 @@ Deno.test("example: retry backs off exponentially until it succeeds", async () =
 });
 
 Deno.test("example: 31 virtual seconds of backoff under FakeTime", async () => {
-  const { virtualMs, realMs, calls } = await fakeClock.main();
+  const { virtualMs, calls } = await fakeClock.main();
   assert.equal(calls, 6);
   assert.equal(virtualMs, 1000 + 2000 + 4000 + 8000 + 16000);
-  assert.ok(realMs < virtualMs / 10, `took ${realMs} real ms`);
 });
 
 Deno.test("example: the seed's aiofiles examples in a temp folder", async () => {
@@ -73,4 +76,14 @@ Deno.test("example: the seed's aiofiles examples in a temp folder", async () => 
     "and a third",
   ]);
   assert.deepEqual(sizes, [["file1.txt", 3], ["file2.txt", 11], "NotFound"]);
+});
+
+Deno.test({
+  name: "example: asyncpg's fetch with $1, and a timeout that stops the server",
+  ignore: !(await pgAvailable()),
+}, async () => {
+  const { users, timedOut, idleAfterCancel } = await postgres.main();
+  assert.deepEqual(users, [{ name: "Ada", age: 36 }, { name: "Grace", age: 45 }]);
+  assert.equal(timedOut, true);
+  assert.equal(idleAfterCancel, true);
 });

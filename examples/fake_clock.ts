@@ -1,7 +1,7 @@
 // Testing on a fake clock: a retry schedule that spans 30 virtual seconds
 // runs in milliseconds, with the exact delays checkable.
-import { retry, RetryError } from "../async/mod.ts";
-import { FakeTime, mockAsync } from "../testing/mod.ts";
+import { retry, RetryError } from "@aio/std/async";
+import { FakeTime, mockAsync } from "@aio/std/testing";
 import { stopwatch } from "./_log.ts";
 
 /** Runs a 6-attempt backoff under FakeTime; returns virtual and real time. */

@@ -1,6 +1,6 @@
 // asyncio.gather: run several awaitables at once and collect the results in
 // order; with returnExceptions, failures come back as values.
-import { gather, sleep } from "../async/mod.ts";
+import { gather, sleep } from "@aio/std/async";
 import { stopwatch } from "./_log.ts";
 
 /** Gathers three jobs, then three with one failure; returns what it saw. */

@@ -1,8 +1,8 @@
 // asyncio.Queue: producers and consumers with back-pressure. A bounded queue
 // makes a fast producer wait for slow consumers; shutdown() ends the
 // consumers' `for await` once the queue is drained.
-import { sleep, TaskGroup } from "../async/mod.ts";
-import { Queue } from "../sync/mod.ts";
+import { sleep, TaskGroup } from "@aio/std/async";
+import { Queue } from "@aio/std/sync";
 import { stopwatch } from "./_log.ts";
 
 /** Pipes 12 jobs through a queue of 3 to 2 workers; returns what it saw. */

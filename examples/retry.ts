@@ -1,6 +1,6 @@
 // Retry with exponential backoff and jitter (tenacity/backoff's pattern):
 // a flaky call is tried again after growing delays until it succeeds.
-import { retry } from "../async/mod.ts";
+import { retry } from "@aio/std/async";
 import { stopwatch } from "./_log.ts";
 
 /** Retries a call that fails twice; returns the result and the delays. */

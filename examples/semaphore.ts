@@ -1,6 +1,6 @@
 // asyncio.Semaphore: at most N at once — here, 3 "downloads" out of 10.
-import { gather, sleep } from "../async/mod.ts";
-import { Semaphore } from "../sync/mod.ts";
+import { gather, sleep } from "@aio/std/async";
+import { Semaphore } from "@aio/std/sync";
 import { stopwatch } from "./_log.ts";
 
 /** Runs 10 jobs with at most 3 in flight; returns the peak concurrency. */

@@ -5,7 +5,7 @@ import {
   ExceptionGroup,
   sleep,
   TaskGroup,
-} from "../async/mod.ts";
+} from "@aio/std/async";
 import { stopwatch } from "./_log.ts";
 
 /** Runs a group with a failing child; returns what happened to the others. */

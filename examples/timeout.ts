@@ -1,6 +1,6 @@
 // asyncio.timeout and Trio's move_on_after: give work a time limit; the
 // awaits inside are cancelled, and a TimeoutError (or undefined) comes out.
-import { moveOnAfter, sleep, timeout, TimeoutError } from "../async/mod.ts";
+import { moveOnAfter, sleep, timeout, TimeoutError } from "@aio/std/async";
 import { stopwatch } from "./_log.ts";
 
 /** Runs slow work under a limit twice; returns the outcomes. */

@@ -9,6 +9,7 @@ import * as semaphore from "./semaphore.ts";
 import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
 import * as files from "./files.ts";
+import * as postgres from "./postgres.ts";
 
 const examples = [
   sequential,
@@ -21,6 +22,7 @@ const examples = [
   retryExample,
   fakeClock,
   files,
+  postgres,
 ];
 
 const start = performance.now();
