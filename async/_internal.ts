@@ -19,4 +19,5 @@ export {
   toCancelError,
 } from "./_scope.ts";
 export { reportException } from "./_report.ts";
+export { registerResource, resourceClosed } from "./_debug.ts";
 export { Task } from "./task.ts";
