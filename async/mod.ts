@@ -36,19 +36,6 @@ export {
   type TaskStats,
   taskStats,
 } from "./debug.ts";
-export {
-  type BlockInfo,
-  debugEnabled,
-  type DebugReport,
-  type DebugReporter,
-  enableDebug,
-  monitorEventLoop,
-  type MonitorOptions,
-  setDebugReporter,
-  type TaskStat,
-  type TaskStats,
-  taskStats,
-} from "./debug.ts";
 export * from "./debounce.ts";
 export * from "./gather.ts";
 export * from "./map.ts";
