@@ -9,6 +9,7 @@ import * as queue from "./queue.ts";
 import * as semaphore from "./semaphore.ts";
 import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
+import * as workers from "./workers.ts";
 import * as files from "./files.ts";
 import * as postgres from "./postgres.ts";
 import { pgAvailable } from "../testing/postgres.ts";
@@ -86,4 +87,12 @@ Deno.test({
   assert.deepEqual(users, [{ name: "Ada", age: 36 }, { name: "Grace", age: 45 }]);
   assert.equal(timedOut, true);
   assert.equal(idleAfterCancel, true);
+});
+
+Deno.test("example: blocking and CPU work in workers; a stuck process is killed", async () => {
+  const { overlap, sum, fibs, stopped } = await workers.main();
+  assert.equal(typeof overlap, "number"); // its size depends on the machine
+  assert.equal(sum, 333333283333717100000);
+  assert.deepEqual(fibs, [6765, 10946, 17711, 28657]);
+  assert.equal(stopped, true);
 });

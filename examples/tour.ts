@@ -8,6 +8,7 @@ import * as queue from "./queue.ts";
 import * as semaphore from "./semaphore.ts";
 import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
+import * as workers from "./workers.ts";
 import * as files from "./files.ts";
 import * as postgres from "./postgres.ts";
 
@@ -21,6 +22,7 @@ const examples = [
   semaphore,
   retryExample,
   fakeClock,
+  workers,
   files,
   postgres,
 ];
