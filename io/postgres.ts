@@ -7,12 +7,22 @@
  * settles once the server has answered.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { connect } from "@aio/std/io/postgres";
+ * import { startPostgres } from "@aio/std/testing/postgres";
+ * import assert from "node:assert/strict";
  *
- * await using conn = await connect("postgres://user:pw@127.0.0.1:5432/db");
+ * await using pg = await startPostgres(); // a throwaway server
+ * await using conn = await connect(pg.url);
+ * await conn.execute("CREATE TABLE users (name text, age int)");
+ * await conn.executemany("INSERT INTO users VALUES ($1, $2)", [["ada", 36], ["bob", 17]]);
  * const rows = await conn.fetch("SELECT * FROM users WHERE age > $1", [18]);
- * console.log(rows);
+ * assert.deepEqual(rows, [{ name: "ada", age: 36 }]);
+ * const n = await conn.transaction(async (tx) => {
+ *   await tx.execute("DELETE FROM users WHERE age < $1", [18]);
+ *   return await tx.fetchval("SELECT count(*) FROM users");
+ * });
+ * assert.equal(n, 1n); // count(*) is an int8: a bigint
  * ```
  *
  * @module
@@ -320,7 +330,9 @@ export interface ConnectOptions {
 }
 
 /** Options of every query method. */
-export interface QueryOptions extends SignalOptions {
+export interface QueryOptions {
+  /** Aborts the query; it is cancelled on the server. */
+  signal?: AbortSignal;
   /**
    * Milliseconds before the query is cancelled on the server and rejects
    * with `TimeoutError`.
@@ -1300,6 +1312,7 @@ export class Connection implements AsyncDisposable {
    * @example Usage
    * ```ts ignore
    * const rows = await conn.fetch("SELECT * FROM users WHERE age > $1", [18]);
+   * rows[0].name;
    * ```
    *
    * @param sql The query, with `$1`, `$2`… placeholders.
@@ -1493,7 +1506,7 @@ export class Connection implements AsyncDisposable {
    */
   async prepare(
     sql: string,
-    options?: SignalOptions,
+    options?: QueryOptions,
   ): Promise<PreparedStatement> {
     if (typeof sql !== "string") return sqlError("prepare", sql);
     const entered = this.#enter(options);
@@ -1975,11 +1988,20 @@ export class PreparedStatement implements AsyncDisposable {
  * trust, cleartext password, md5 or SCRAM-SHA-256.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { connect } from "@aio/std/io/postgres";
+ * import { timeout, TimeoutError } from "@aio/std/async";
+ * import { startPostgres } from "@aio/std/testing/postgres";
+ * import assert from "node:assert/strict";
  *
- * await using conn = await connect("postgres://app:secret@localhost/app");
- * console.log(await conn.fetchval("SELECT 1 + 1"));
+ * await using pg = await startPostgres({ auth: "scram-sha-256" });
+ * await using conn = await connect(
+ *   `postgres://${pg.user}:${pg.password}@${pg.host}:${pg.port}/${pg.database}?sslmode=disable`,
+ * );
+ * assert.equal(await conn.fetchval("SELECT 1 + 1"), 2);
+ * // A query that outlives its timeout is cancelled on the server.
+ * await assert.rejects(timeout(50, () => conn.fetch("SELECT pg_sleep(10)")), TimeoutError);
+ * assert.equal(await conn.fetchval("SELECT 'still usable'"), "still usable");
  * ```
  *
  * @param target A URL, or the options.

@@ -490,9 +490,16 @@ Deno.test({
 
 const utf8 = new TextEncoder();
 
-function frame(type: string, ...parts: (Uint8Array | string | number[])[]): Uint8Array {
+function frame(
+  type: string,
+  ...parts: (Uint8Array | string | number[])[]
+): Uint8Array {
   const chunks = parts.map((p) =>
-    typeof p === "string" ? utf8.encode(p) : p instanceof Uint8Array ? p : new Uint8Array(p)
+    typeof p === "string"
+      ? utf8.encode(p)
+      : p instanceof Uint8Array
+      ? p
+      : new Uint8Array(p)
   );
   const len = chunks.reduce((n, c) => n + c.length, 4);
   const out = new Uint8Array(1 + len);
@@ -597,21 +604,33 @@ function fakeConnect(port: number, extra: Parameters<typeof connect>[0] = {}) {
   });
 }
 
-async function scramServer(client: FakeClient, signature: string | null): Promise<void> {
+async function scramServer(
+  client: FakeClient,
+  signature: string | null,
+): Promise<void> {
   await client.startup();
   await client.send(frame("R", int32(10), "SCRAM-SHA-256\0\0"));
   const first = await client.message();
   const text = new TextDecoder().decode(first!.body);
   const nonce = /r=([^,\0]+)/.exec(text)![1];
-  await client.send(frame("R", int32(11), `r=${nonce}srv,s=${btoa("salt")},i=4096`));
+  await client.send(
+    frame("R", int32(11), `r=${nonce}srv,s=${btoa("salt")},i=4096`),
+  );
   await client.message(); // client-final
   if (signature === null) await client.send(AUTH_OK, KEY, READY);
-  else await client.send(frame("R", int32(12), `v=${signature}`), AUTH_OK, KEY, READY);
+  else {await client.send(
+      frame("R", int32(12), `v=${signature}`),
+      AUTH_OK,
+      KEY,
+      READY,
+    );}
   await client.message(); // whatever comes next, or EOF
 }
 
 Deno.test("a fake server with a forged SCRAM signature fails the connect", async () => {
-  const { port, done } = fakeServer((c) => scramServer(c, btoa("x".repeat(32))));
+  const { port, done } = fakeServer((c) =>
+    scramServer(c, btoa("x".repeat(32)))
+  );
   await assert.rejects(fakeConnect(port), /signature is wrong/);
   await done;
 });
@@ -639,7 +658,12 @@ Deno.test("cleartext and trust against a fake server; the password is sent only 
   const b = fakeServer(async (c) => {
     const startup = new TextDecoder().decode(await c.startup());
     assert.match(startup, /user\0u\0database\0d\0/);
-    await c.send(AUTH_OK, frame("S", "server_version\0" + "15.0\0"), KEY, READY);
+    await c.send(
+      AUTH_OK,
+      frame("S", "server_version\0" + "15.0\0"),
+      KEY,
+      READY,
+    );
     await c.message();
   });
   const trusted = await fakeConnect(b.port, { password: undefined });
@@ -672,7 +696,17 @@ Deno.test("a server that closes mid-message fails the query, never hangs", async
     await c.send(
       frame("1"),
       frame("t", [0, 0]),
-      frame("T", [0, 1], "a\0", int32(0), [0, 0], int32(23), [0, 4], int32(-1), [0, 1]),
+      frame(
+        "T",
+        [0, 1],
+        "a\0",
+        int32(0),
+        [0, 0],
+        int32(23),
+        [0, 4],
+        int32(-1),
+        [0, 1],
+      ),
       READY,
     );
     await c.message(); // Bind/Execute/Sync
@@ -691,6 +725,9 @@ Deno.test("sslmode=require against a server without TLS fails instead of downgra
     await c.send(new Uint8Array([0x4e])); // 'N'
     assert.equal(await c.message(), null); // the client hangs up, says nothing
   });
-  await assert.rejects(fakeConnect(port, { sslmode: "require" }), /does not offer TLS/);
+  await assert.rejects(
+    fakeConnect(port, { sslmode: "require" }),
+    /does not offer TLS/,
+  );
   await done;
 });
