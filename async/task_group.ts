@@ -395,8 +395,10 @@ export class TaskGroup {
     options?: Omit<TaskOptions, "signal">,
   ): Promise<T> {
     if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot start a task: 'fn' must be a function, got ${typeof fn}`,
+      return Promise.reject(
+        new TypeError(
+          `Cannot start a task: 'fn' must be a function, got ${typeof fn}`,
+        ),
       );
     }
     return new Promise<T>((resolve, reject) => {

@@ -277,9 +277,9 @@ Deno.test("TaskGroup rejects bad input with TypeErrors, never throwing synchrono
     TaskGroup.run(() => {}, { signal: "no" as never }),
     TypeError,
   );
-  await TaskGroup.run((tg) => {
+  await TaskGroup.run(async (tg) => {
     assert.throws(() => tg.createTask(null as never), TypeError);
-    assert.throws(() => tg.start(null as never), TypeError);
+    await assert.rejects(tg.start(null as never), TypeError);
   });
 });
 

@@ -44,8 +44,8 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
   #closed = false;
   #onError: ((error: unknown, task: Task<unknown>) => void) | undefined;
   #idle: (() => void)[] = [];
-  // Disposal awaited from one of the set's own tasks: it waits for the
-  // others only (waiting for itself would never end).
+  // Disposal or join awaited from one of the set's own tasks: it waits for
+  // the others only (waiting for itself would never end).
   #lastOne: (() => void)[] = [];
   #done = (task: Task<unknown>): void => {
     this.#tasks.delete(task);
@@ -143,20 +143,24 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
   }
 
   /**
-   * Waits until no task is running (tasks started meanwhile count too).
+   * Waits until no task is running (tasks started meanwhile count too);
+   * called from one of the set's tasks, until no other one is.
    *
    * @returns A promise that resolves when the set is empty.
    */
   join(): Promise<void> {
+    // From one of the set's own tasks, "no task running" means no other.
+    const own = this.#inOwnTask();
     return suspend<void>((resolve) => {
-      if (this.#tasks.size === 0) {
+      if (this.#tasks.size <= (own ? 1 : 0)) {
         resolve();
         return;
       }
-      this.#idle.push(resolve);
+      const line = own ? this.#lastOne : this.#idle;
+      line.push(resolve);
       return () => {
-        const i = this.#idle.indexOf(resolve);
-        if (i >= 0) this.#idle.splice(i, 1);
+        const i = line.indexOf(resolve);
+        if (i >= 0) line.splice(i, 1);
       };
     });
   }

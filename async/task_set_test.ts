@@ -236,3 +236,18 @@ Deno.test("TaskSet disposed from inside one of its own tasks waits for the other
   assert.equal(tasks.size, 0);
   assert.throws(() => tasks.createTask(() => {}), Error);
 });
+
+Deno.test("TaskSet.join() from inside one of its own tasks waits for the others only", async () => {
+  await using tasks = new TaskSet();
+  const log: string[] = [];
+  tasks.createTask(async () => {
+    await sleep(5);
+    log.push("other");
+  });
+  const joiner = tasks.createTask(async () => {
+    await tasks.join();
+    log.push("joined");
+  });
+  await joiner;
+  assert.deepEqual(log, ["other", "joined"]);
+});
