@@ -5,12 +5,19 @@
 // limit); and the write throughput of writeText(…, { atomic: true }) against
 // Deno.writeTextFile. The files live in a temp folder removed at the end.
 // `deno task bench:files` runs only these rows.
+import process from "node:process";
 import type { Row } from "./_compare.ts";
 import { open, tempDir, writeText } from "../io/files.ts";
 
 const LINE = 100; // bytes, with its "\n"
 const BLOCK_LINES = 10_000;
 const TARGET = 256 * (1 << 20);
+const ROUNDS = 3;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
 
 function mbps(bytes: number, ms: number): number {
   return bytes / (1 << 20) / (ms / 1000);
@@ -118,16 +125,26 @@ async function count(path) {
 }
 (async () => {
   await count(process.argv[1]); // warm-up
-  const start = performance.now();
-  const lines = await count(process.argv[2]);
-  console.log(JSON.stringify({ ms: performance.now() - start, lines }));
+  const times = [];
+  const cpus = [];
+  let lines = 0;
+  for (let round = 0; round < ${ROUNDS}; round++) {
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    lines = await count(process.argv[2]);
+    times.push(performance.now() - start);
+    const used = process.cpuUsage(cpu);
+    cpus.push((used.user + used.system) / 1000);
+  }
+  const median = (v) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  console.log(JSON.stringify({ ms: median(times), cpu: median(cpus), lines }));
 })();
 `;
 
 async function nodeReadline(
   warm: string,
   path: string,
-): Promise<{ ms: number; lines: number } | undefined> {
+): Promise<{ ms: number; cpu: number; lines: number } | undefined> {
   try {
     const { code, stdout } = await new Deno.Command("node", {
       args: ["-e", nodeScript, warm, path],
@@ -147,6 +164,17 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - start, value];
 }
 
+// Wall-clock and CPU milliseconds (CPU time of the whole process, read-ahead
+// threads included: what the work cost, whatever the load of the machine).
+async function cpuTimed<T>(
+  fn: () => Promise<T>,
+): Promise<[number, number, T]> {
+  const cpu = process.cpuUsage();
+  const [wall, value] = await timed(fn);
+  const used = process.cpuUsage(cpu);
+  return [wall, (used.user + used.system) / 1000, value];
+}
+
 /** The rows of the files comparison. */
 export async function rows(): Promise<Row[]> {
   await using dir = await tempDir({ prefix: "aio-bench-files-" });
@@ -155,20 +183,36 @@ export async function rows(): Promise<Row[]> {
   const { bytes, lines } = await makeFile(path, TARGET);
   await makeFile(warm, 16 << 20);
   // Each contender runs once on a small file first (the JIT warms up; the
-  // page cache holds both files), then once on the big one.
+  // page cache holds both files), then ROUNDS times on the big one, taking
+  // turns so that a burst of load on the shared machine hits all alike;
+  // the median counts.
   await rawReadDecode(path);
-  await rawReadDecode(warm);
-  const [rawMs] = await timed(() => rawReadDecode(path));
-  await ours(warm);
-  const [oursMs, oursLines] = await timed(() => ours(path));
-  await decoderStream(warm);
-  const [streamMs, streamLines] = await timed(() => decoderStream(path));
-  const node = await nodeReadline(warm, path);
-  if (oursLines !== lines || streamLines !== lines) {
-    throw new Error(
-      `Cannot compare: line counts differ: ${lines} written, ${oursLines} ours, ${streamLines} TextDecoderStream`,
+  for (const fn of [rawReadDecode, ours, decoderStream]) await fn(warm);
+  const times: Record<string, number[]> = { raw: [], ours: [], stream: [] };
+  const cpu: Record<string, number[]> = { raw: [], ours: [], stream: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const [rawMs, rawCpu] = await cpuTimed(() => rawReadDecode(path));
+    const [oursMs, oursCpu, oursLines] = await cpuTimed(() => ours(path));
+    const [streamMs, streamCpu, streamLines] = await cpuTimed(() =>
+      decoderStream(path)
     );
+    cpu.raw.push(rawCpu);
+    cpu.ours.push(oursCpu);
+    cpu.stream.push(streamCpu);
+    if (oursLines !== lines || streamLines !== lines) {
+      throw new Error(
+        `Cannot compare: line counts differ: ${lines} written, ${oursLines} ours, ${streamLines} TextDecoderStream`,
+      );
+    }
+    times.raw.push(rawMs);
+    times.ours.push(oursMs);
+    times.stream.push(streamMs);
   }
+  const rawMs = median(times.raw);
+  const oursMs = median(times.ours);
+  const streamMs = median(times.stream);
+  const node = await nodeReadline(warm, path);
+  const cpuMs = (name: string) => ` (cpu ${median(cpu[name]).toFixed(0)} ms)`;
   const oursRate = mbps(bytes, oursMs);
   const size = `${(bytes / (1 << 20)).toFixed(0)} MB`;
   const result: Row[] = [];
@@ -176,8 +220,8 @@ export async function rows(): Promise<Row[]> {
     const nodeRate = mbps(bytes, node.ms);
     result.push({
       name: `lines of a ${size} file vs Node readline`,
-      ours: rate(oursRate),
-      anchor: `readline ${rate(nodeRate)}`,
+      ours: rate(oursRate) + cpuMs("ours"),
+      anchor: `readline ${rate(nodeRate)} (cpu ${node.cpu.toFixed(0)} ms)`,
       ratio: oursRate / nodeRate,
       goal: ">= 2x",
       met: oursRate / nodeRate >= 2,
@@ -186,8 +230,8 @@ export async function rows(): Promise<Row[]> {
   const streamRate = mbps(bytes, streamMs);
   result.push({
     name: `lines of a ${size} file vs TextDecoderStream+splitter`,
-    ours: rate(oursRate),
-    anchor: `TextDecoderStream ${rate(streamRate)}`,
+    ours: rate(oursRate) + cpuMs("ours"),
+    anchor: `TextDecoderStream ${rate(streamRate)}${cpuMs("stream")}`,
     ratio: oursRate / streamRate,
     goal: ">= 1.5x",
     met: oursRate / streamRate >= 1.5,
@@ -195,8 +239,8 @@ export async function rows(): Promise<Row[]> {
   const rawRate = mbps(bytes, rawMs);
   result.push({
     name: `lines of a ${size} file vs raw read+decode`,
-    ours: rate(oursRate),
-    anchor: `read+decode ${rate(rawRate)}`,
+    ours: rate(oursRate) + cpuMs("ours"),
+    anchor: `read+decode ${rate(rawRate)}${cpuMs("raw")}`,
     ratio: oursRate / rawRate,
     goal: ">= 0.25x",
     met: oursRate / rawRate >= 0.25,

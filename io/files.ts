@@ -1025,7 +1025,13 @@ export async function open<M extends OpenMode = "r">(
   let prefetch = false;
   try {
     if (flags.append) await file.seek(0, Deno.SeekMode.End); // as Python
-    if (flags.read && !flags.binary) prefetch = (await file.stat()).isFile;
+    const stat = await file.stat();
+    if (stat.isDirectory) {
+      throw new Deno.errors.IsADirectory(
+        `Cannot open ${show(path)} with mode '${mode}': it is a directory`,
+      );
+    }
+    prefetch = flags.read && !flags.binary && stat.isFile;
     if (ambientCancelled()) throw cancelReason();
   } catch (error) {
     file.close();
@@ -1223,6 +1229,14 @@ async function writeAtomic(
   data: Uint8Array,
   options: WriteOptions,
 ): Promise<void> {
+  // Through a symlink, the file it points to is replaced, not the link.
+  try {
+    path = await Deno.realPath(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw fsError(error, `Cannot write ${show(path)} atomically`);
+    }
+  }
   const { dir, base } = splitPath(path);
   const random = crypto.getRandomValues(new Uint32Array(2));
   const temp = `${dir}/.${base}.${random[0].toString(36)}${

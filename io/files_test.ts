@@ -152,6 +152,12 @@ Deno.test("open: a bad mode, path or argument is a clear error", async () => {
     Deno.errors.NotFound,
   );
   await assert.rejects(readText(missing), /Cannot open '.*missing.txt'/);
+  await assert.rejects(
+    open(dir.path),
+    (e: Error) =>
+      e instanceof Deno.errors.IsADirectory && e.message.includes(dir.path),
+  );
+  await assert.rejects(open(dir.path, "w"), Deno.errors.IsADirectory);
 });
 
 Deno.test("AsyncFile: operations the mode does not allow, or on a closed file, are refused", async () => {
@@ -354,39 +360,42 @@ Deno.test("AsyncFile.lines: a cancelled next() consumes no line", async () => {
 
 // A FIFO lets the test cancel while Deno's read is blocked in the OS: the
 // bytes that read returns must stay for the next read.
-Deno.test({
-  name:
-    "AsyncFile.read: cancelled during the disk read, it keeps the bytes (and half a character) for the next read",
-  ignore: Deno.build.os === "windows",
-  async fn() {
-    await using dir = await tempDir();
-    const fifo = `${dir.path}/fifo`;
-    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
-    assert.ok(made.success);
-    const [reader, writer] = await Promise.all([
-      open(fifo, "r"),
-      Deno.open(fifo, { write: true }),
-    ]);
-    await using _r = reader;
-    using _w = writer;
-    const scope = new CancelScope();
-    let outcome: unknown = "pending";
-    const pending = scope.run(() =>
-      reader.read(10).then(
-        (value) => outcome = value,
-        (error) => outcome = error,
-      )
-    );
-    for (let i = 0; i < 5; i++) await checkpoint(); // the read is in the OS
-    scope.cancel();
-    const bytes = encoder.encode("héllo\n");
-    await writer.write(bytes.subarray(0, 2)); // "h" and half of "é"
-    await pending;
-    assert.ok(outcome instanceof CancelledError, String(outcome));
-    await writer.write(bytes.subarray(2));
-    assert.equal(await reader.read(6), "héllo\n");
-  },
-});
+for (const mode of ["r", "rb"] as const) {
+  Deno.test({
+    name:
+      `AsyncFile.read (mode '${mode}'): cancelled during the disk read, it keeps the bytes (and half a character) for the next read`,
+    ignore: Deno.build.os === "windows",
+    async fn() {
+      await using dir = await tempDir();
+      const fifo = `${dir.path}/fifo`;
+      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      assert.ok(made.success);
+      const [reader, writer] = await Promise.all([
+        open(fifo, mode),
+        Deno.open(fifo, { write: true }),
+      ]);
+      await using _r = reader;
+      using _w = writer;
+      const scope = new CancelScope();
+      let outcome: unknown = "pending";
+      const pending = scope.run(() =>
+        reader.read(10).then(
+          (value) => outcome = value,
+          (error) => outcome = error,
+        )
+      );
+      for (let i = 0; i < 5; i++) await checkpoint(); // the read is in the OS
+      scope.cancel();
+      const bytes = encoder.encode("héllo\n");
+      await writer.write(bytes.subarray(0, 2)); // "h" and half of "é"
+      await pending;
+      assert.ok(outcome instanceof CancelledError, String(outcome));
+      await writer.write(bytes.subarray(2));
+      const rest = await reader.read(mode === "r" ? 6 : 7);
+      assert.deepEqual(rest, mode === "r" ? "héllo\n" : bytes);
+    },
+  });
+}
 
 Deno.test("AsyncFile: await using closes, and a pending iteration ends the file's use cleanly", async () => {
   await using dir = await tempDir();
@@ -431,6 +440,22 @@ Deno.test("writeText atomic: replaces the file, keeps its permissions, leaves no
   assert.deepEqual(names, ["config.json"]);
   await writeText(`${dir.path}/fresh.txt`, "made", { atomic: true });
   assert.equal(await readText(`${dir.path}/fresh.txt`), "made");
+});
+
+Deno.test({
+  name:
+    "writeText atomic: through a symlink, the target is replaced and the link stays",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using dir = await tempDir();
+    const target = `${dir.path}/target.txt`;
+    const link = `${dir.path}/link.txt`;
+    await writeText(target, "old");
+    await Deno.symlink(target, link);
+    await writeText(link, "new", { atomic: true });
+    assert.ok((await Deno.lstat(link)).isSymlink);
+    assert.equal(await readText(target), "new");
+  },
 });
 
 Deno.test("writeText atomic: cancelled midway, the old content stays and the temp file goes", async () => {
