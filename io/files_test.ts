@@ -476,7 +476,9 @@ Deno.test("writeText atomic: cancelled midway, the old content stays and the tem
 
 Deno.test("writeText atomic: a writer killed with SIGKILL leaves the old content or the new, never a torn file", async () => {
   await using dir = await tempDir();
-  const path = `${dir.path}/state.txt`;
+  const folder = `${dir.path}/data`;
+  await Deno.mkdir(folder);
+  const path = `${folder}/state.txt`;
   const size = 1 << 20;
   const content = (n: number) => `${n}:`.padEnd(size, String(n % 10));
   const valid = (text: string) => {
@@ -490,43 +492,40 @@ Deno.test("writeText atomic: a writer killed with SIGKILL leaves the old content
     `import { writeText } from ${
       JSON.stringify(new URL("./files.ts", import.meta.url).href)
     };
-const size = ${size};
-const content = (n: number) => \`\${n}:\`.padEnd(size, String(n % 10));
-const out = Deno.stdout;
-for (let n = 1; ; n++) {
-  await writeText(Deno.args[0], content(n), { atomic: true });
-  await out.write(new TextEncoder().encode(n + "\\n"));
-}
+const content = (n: number) => \`\${n}:\`.padEnd(${size}, String(n % 10));
+for (let n = 1; ; n++) await writeText(Deno.args[0], content(n), { atomic: true });
 `,
   );
-  let kills = 0;
+  const temps = () =>
+    [...Deno.readDirSync(folder)].filter((e) => e.name.endsWith(".tmp"))
+      .length;
+  let killed = 0;
   for (let round = 0; round < 6; round++) {
+    // Kill the writer as its k-th temp file appears: in the middle of a
+    // write (the temp file is left behind) or just after one.
+    using watcher = Deno.watchFs(folder, { recursive: false });
     const process = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--no-check", child, path],
-      stdout: "piped",
+      stdout: "null",
       stderr: "null",
     }).spawn();
-    // Wait until it has written a few times, then kill it at a random point.
-    const reader = process.stdout.getReader();
-    let seen = "";
-    while ((seen.match(/\n/g)?.length ?? 0) < 2 + round) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += new TextDecoder().decode(value);
+    let created = 0;
+    for await (const event of watcher) {
+      const temp = event.paths.some((p) => p.endsWith(".tmp"));
+      if (event.kind === "create" && temp && ++created > round % 3) break;
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
     process.kill("SIGKILL");
-    reader.releaseLock();
-    await process.stdout.cancel();
     const status = await process.status;
-    if (status.signal === "SIGKILL") kills++;
+    assert.equal(status.signal, "SIGKILL");
+    killed++;
     const text = await readText(path);
     assert.ok(
       valid(text),
       `torn file after round ${round}: ${text.slice(0, 20)}…`,
     );
   }
-  assert.ok(kills > 0);
+  assert.equal(killed, 6);
+  assert.ok(temps() > 0, "no kill landed in the middle of a write");
 });
 
 Deno.test("tempDir and tempFile are removed at the end of their block", async () => {
