@@ -721,6 +721,7 @@ export class Connection implements AsyncDisposable {
   #cache = new Map<string, Statement>();
   #pendingCloses: string[] = [];
   #nextName = 0;
+  #lastSql: string | undefined = undefined;
   #txDepth = 0;
   #onNotification: ((n: Notification) => void) | undefined = undefined;
 
@@ -816,7 +817,16 @@ export class Connection implements AsyncDisposable {
       return;
     }
     this.#writing = true;
-    this.#flush(bytes);
+    // The usual case, one write that takes everything, costs no async frame.
+    this.#socket.write(bytes).then((n) => {
+      if (n < bytes.length) this.#flush(bytes.subarray(n));
+      else if (this.#writeQueue.length > 0) {
+        this.#flush(this.#writeQueue.shift()!);
+      } else this.#writing = false;
+    }, (error) => {
+      this.#writing = false;
+      this.#fail(error);
+    });
   }
 
   async #flush(bytes: Uint8Array): Promise<void> {
@@ -1152,6 +1162,21 @@ export class Connection implements AsyncDisposable {
   }
 
   // The cached statement for `sql`, prepared on a miss (LRU eviction).
+  // The cache hit path: no promise, no re-Parse.
+  #hit(sql: string): Statement | undefined {
+    const cache = this.#cache;
+    const hit = cache.get(sql);
+    if (hit === undefined || hit.generation !== this.#generation) return;
+    // Most recently used goes last (Map keeps insertion order); the same
+    // statement again needs no move.
+    if (this.#lastSql !== sql && cache.size > 1) {
+      cache.delete(sql);
+      cache.set(sql, hit);
+      this.#lastSql = sql;
+    }
+    return hit;
+  }
+
   async #cached(
     sql: string,
     options: SignalOptions | undefined,
@@ -1159,12 +1184,7 @@ export class Connection implements AsyncDisposable {
     const cache = this.#cache;
     const hit = cache.get(sql);
     if (hit !== undefined && hit.generation === this.#generation) {
-      // Most recently used goes last (Map keeps insertion order).
-      if (cache.size > 1) {
-        cache.delete(sql);
-        cache.set(sql, hit);
-      }
-      return hit;
+      return this.#hit(sql)!;
     }
     if (hit !== undefined) {
       cache.delete(sql);
@@ -1252,7 +1272,7 @@ export class Connection implements AsyncDisposable {
     if (entered !== undefined) await entered;
     try {
       for (let attempt = 0;; attempt++) {
-        const stmt = await this.#cached(sql, options);
+        const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
         const w = this.#w;
         try {
           this.#writePendingCloses(w);
@@ -1425,7 +1445,7 @@ export class Connection implements AsyncDisposable {
     const entered = this.#enter(options);
     if (entered !== undefined) await entered;
     try {
-      const stmt = await this.#cached(sql, options);
+      const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
       const w = this.#w;
       try {
         this.#writePendingCloses(w);
@@ -1471,7 +1491,7 @@ export class Connection implements AsyncDisposable {
       const entered = this.#enter(options);
       if (entered !== undefined) await entered;
       try {
-        const stmt = await this.#cached(sql, options);
+        const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
         const w = this.#w;
         try {
           this.#writePendingCloses(w);
