@@ -140,8 +140,13 @@ const realClearInterval = globalThis.clearInterval;
 
 interface TaskInfo {
   name: string;
-  /** The statistics row: the name, or the creation site of unnamed tasks. */
+  /** The statistics row: the name, or the function's name for unnamed tasks. */
   key: string;
+  /**
+   * Where the task was made: the stack is taken at once (cheap) and
+   * formatted only when a report needs it (formatting costs ~100 µs).
+   */
+  stack: Error | undefined;
   site: string | undefined;
   session: number;
   started: number | undefined;
@@ -151,10 +156,12 @@ interface TaskInfo {
 /** Statistics of the tasks of one name. */
 export interface TaskStat {
   /**
-   * The task name; unnamed tasks (`Task-N`) are counted together by where
-   * they were made: `Task@file:line:column`.
+   * The task name; unnamed tasks (`Task-N`) are counted by the name of
+   * their function (`fetchUser`), or together as `(anonymous)`.
    */
   name: string;
+  /** Where the first of them was made: `file:line:column`, where known. */
+  site?: string;
   /** How many were made. */
   count: number;
   /** How many returned a value. */
@@ -207,12 +214,36 @@ function creationSite(stack: string | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * The stack here, unformatted (formatting is what costs). Ten frames reach
+ * the user's call through the hook, the Task constructor, createTask and
+ * gather's helpers, whatever `Error.stackTraceLimit` the program set.
+ */
+function captureStack(): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 10;
+  const error = new Error();
+  Error.stackTraceLimit = limit;
+  return error;
+}
+
+/** The creation site of a task, formatted on first use. */
+function siteOf(info: TaskInfo): string | undefined {
+  if (info.stack !== undefined) {
+    info.site = creationSite(info.stack.stack);
+    info.stack = undefined;
+  }
+  return info.site;
+}
+
 const infos = new WeakMap<Task<unknown>, TaskInfo>();
 // The task the calling code belongs to, in debug mode (its own storage, so
 // that the core's scopes are untouched).
 const taskStorage = new AsyncLocalStorage<TaskInfo>();
 const pending = new Set<Task<unknown>>();
 const rows = new Map<string, TaskStat>();
+// The first task of each row, for the row's site (formatted when read).
+const firsts = new Map<string, TaskInfo>();
 const blocks: BlockInfo[] = [];
 let session = 0;
 
@@ -220,9 +251,10 @@ let session = 0;
 let lastStretch: { info: TaskInfo; start: number; end: number } | undefined;
 let stretchThreshold = Infinity;
 
-function rowOf(key: string): TaskStat {
+function rowOf(key: string, first?: TaskInfo): TaskStat {
   let row = rows.get(key);
   if (row === undefined) {
+    if (first !== undefined) firsts.set(key, first);
     row = {
       name: key,
       count: 0,
@@ -306,19 +338,19 @@ const debugHooks: DebugHooks = {
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
   ): (signal: AbortSignal) => T | PromiseLike<T> {
     const name = task.name;
-    const site = creationSite(new Error().stack);
-    const key = /^Task-\d+$/.test(name) ? `Task@${site ?? "?"}` : name;
+    const key = /^Task-\d+$/.test(name) ? fn.name || "(anonymous)" : name;
     const info: TaskInfo = {
       name,
       key,
-      site,
+      stack: captureStack(),
+      site: undefined,
       session,
       started: undefined,
       failed: false,
     };
     infos.set(task as Task<unknown>, info);
     pending.add(task as Task<unknown>);
-    const row = rowOf(key);
+    const row = rowOf(key, info);
     row.count++;
     row.pending++;
     task.addDoneCallback(taskDone as unknown as (task: Task<T>) => void);
@@ -368,6 +400,7 @@ export function enableDebug(): Disposable {
   if (enabled++ === 0) {
     session++;
     rows.clear();
+    firsts.clear();
     blocks.length = 0;
     pending.clear();
     lastStretch = undefined;
@@ -411,7 +444,11 @@ export function debugEnabled(): boolean {
  */
 export function taskStats(): TaskStats {
   return {
-    tasks: [...rows.values()].map((row) => ({ ...row }))
+    tasks: [...rows.values()].map((row) => {
+      const first = firsts.get(row.name);
+      const site = first === undefined ? undefined : siteOf(first);
+      return site === undefined ? { ...row } : { ...row, site };
+    })
       .sort((a, b) => b.totalMs - a.totalMs || b.count - a.count),
     blocks: blocks.map((block) => ({ ...block })),
   };
@@ -509,8 +546,7 @@ export interface MonitorOptions {
  *   while (Date.now() < end) {} // blocks every task for 200 ms
  *   await sleep(40); // the monitor notices when the loop is free again
  * }
- * assert.equal(blocks.length, 1);
- * assert.ok(blocks[0].duration >= 150);
+ * assert.ok(blocks.some((block) => block.duration >= 150));
  * ```
  *
  * @param options The threshold and where blocks go.
@@ -551,7 +587,7 @@ export function monitorEventLoop(options?: MonitorOptions): Disposable {
       block.duration = stretch.end - stretch.start;
       block.start = timeOrigin + stretch.start;
       block.task = stretch.info.name;
-      block.site = stretch.info.site;
+      block.site = siteOf(stretch.info);
       lastStretch = undefined;
     }
     recordBlock(block);
@@ -634,18 +670,19 @@ export function debugSession(
     // The listener runs in the context of the code that rejected, so the
     // task storage names the task.
     const info = taskStorage.getStore();
+    const site = info === undefined ? undefined : siteOf(info);
     report({
       kind: "unhandled-rejection",
       message: `aio debug: unhandled rejection${
         info === undefined
           ? ""
           : ` in task '${info.name}'${
-            info.site === undefined ? "" : ` (made at ${info.site})`
+            site === undefined ? "" : ` (made at ${site})`
           }`
       }: await the promise, or give it a .catch()`,
       error: event.reason,
       task: info?.name,
-      site: info?.site,
+      site,
     });
   };
   const events = globalThis as unknown as {
@@ -661,13 +698,14 @@ export function debugSession(
         );
         for (const task of left) {
           const info = infos.get(task)!;
+          const site = siteOf(info);
           report({
             kind: "pending-task",
             message: `aio debug: task '${info.name}'${
-              info.site === undefined ? "" : ` (made at ${info.site})`
+              site === undefined ? "" : ` (made at ${site})`
             } was still pending when run()'s main returned; cancelling it: await it, or start it in a TaskGroup`,
             task: info.name,
-            site: info.site,
+            site,
           });
           task.cancel("run() ended");
         }

@@ -55,9 +55,11 @@ Deno.test("monitorEventLoop() reports a blocked loop through the debug reporter"
     block(150);
     await sleep(30);
   });
-  const blocked = reports.filter((r) => r.kind === "blocked");
+  // A loaded machine may add stalls of its own: look for the 150 ms one.
+  const blocked = reports.filter((r) =>
+    r.kind === "blocked" && r.duration! >= 100
+  );
   assert.equal(blocked.length, 1);
-  assert.ok(blocked[0].duration! >= 100, `${blocked[0].duration}`);
   assert.ok(Math.abs(blocked[0].start! - Date.now()) < 10_000);
   assert.match(blocked[0].message, /blocked for \d+ ms/);
 });
@@ -86,10 +88,10 @@ Deno.test("monitorEventLoop() names the task whose first stretch blocked the loo
     await createTask(() => block(150), { name: "hog" });
     await sleep(30);
   }
-  assert.equal(blocks.length, 1);
-  assert.equal(blocks[0].task, "hog");
-  assert.match(blocks[0].site!, /debug_test\.ts:\d+:\d+/);
-  assert.ok(blocks[0].duration >= 140);
+  const hog = blocks.filter((b) => b.task === "hog");
+  assert.equal(hog.length, 1);
+  assert.match(hog[0].site!, /debug_test\.ts:\d+:\d+/);
+  assert.ok(hog[0].duration >= 140);
   // Kept among the longest blocks of the session.
   assert.equal(taskStats().blocks[0].task, "hog");
 });
@@ -133,13 +135,15 @@ Deno.test("taskStats() counts tasks per name: done, failed, cancelled, durations
   assert.deepEqual([slowRow.count, slowRow.cancelled], [1, 1]);
 });
 
-Deno.test("taskStats() groups unnamed tasks by where they were made", async () => {
+Deno.test("taskStats() counts unnamed tasks by their function's name", async () => {
   using _debug = enableDebug();
-  for (let i = 0; i < 3; i++) await createTask(() => i);
-  const rows = taskStats().tasks.filter((row) => row.name.startsWith("Task@"));
-  assert.equal(rows.length, 1);
-  assert.equal(rows[0].count, 3);
-  assert.match(rows[0].name, /^Task@.*debug_test\.ts:\d+:\d+$/);
+  async function work() {}
+  for (let i = 0; i < 3; i++) await createTask(work);
+  await createTask(() => 1);
+  const rows = new Map(taskStats().tasks.map((row) => [row.name, row]));
+  assert.equal(rows.get("work")?.count, 3);
+  assert.match(rows.get("work")!.site!, /debug_test\.ts:\d+:\d+$/);
+  assert.equal(rows.get("(anonymous)")?.count, 1);
 });
 
 Deno.test("debug mode is off by default and off again after the handle is disposed", async () => {
