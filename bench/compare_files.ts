@@ -247,6 +247,35 @@ export async function rows(): Promise<Row[]> {
   });
   await Deno.remove(path);
 
+  // Long lines: one 100 MB line against ten 10 MB lines of the same bytes —
+  // linear splitting makes them cost the same.
+  const long = `${dir.path}/long.txt`;
+  const tenths = `${dir.path}/tenths.txt`;
+  const line = new Uint8Array(10 << 20).fill(0x78);
+  {
+    await using one = await open(long, "wb");
+    await using ten = await open(tenths, "wb");
+    for (let i = 0; i < 10; i++) {
+      await one.write(line);
+      line[line.length - 1] = 0x0a;
+      await ten.write(line);
+      line[line.length - 1] = 0x78;
+    }
+  }
+  await ours(tenths);
+  const [longMs] = await timed(() => ours(long));
+  const [tenthsMs] = await timed(() => ours(tenths));
+  result.push({
+    name: "one 100 MB line vs ten 10 MB lines",
+    ours: rate(mbps(100 << 20, longMs)),
+    anchor: `10 MB lines ${rate(mbps(100 << 20, tenthsMs))}`,
+    ratio: tenthsMs / longMs,
+    goal: ">= 0.5x (linear)",
+    met: tenthsMs / longMs >= 0.5,
+  });
+  await Deno.remove(long);
+  await Deno.remove(tenths);
+
   // Writes: a big file (throughput) and many small ones (the fsyncs show).
   for (const [count, length] of [[3, 64 << 20], [50, 16 << 10]]) {
     const text = "x".repeat(length - 1) + "\n";
