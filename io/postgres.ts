@@ -707,6 +707,7 @@ export class Connection implements AsyncDisposable {
   #serverParams = new Map<string, string>();
   #status = 0x49; // 'I'
   #closed: Error | undefined = undefined;
+  #fatal: PostgresError | undefined = undefined;
   #loop: Promise<void> | undefined = undefined;
   // In-flight jobs, oldest first (one at a time today; the FIFO is what
   // pipelining will fill).
@@ -886,7 +887,9 @@ export class Connection implements AsyncDisposable {
     if (this.#closed !== undefined) return;
     // A FATAL error the server sent before closing is the real reason.
     const job = this.#inflight[this.#inflightHead];
-    const reason = job?.error instanceof PostgresError ? job.error : error;
+    const reason = job?.error instanceof PostgresError
+      ? job.error
+      : this.#fatal ?? error;
     this.#closed = reason instanceof Error ? reason : new Error(String(reason));
     try {
       this.#socket.close();
@@ -951,8 +954,8 @@ export class Connection implements AsyncDisposable {
           return;
         }
         // An error outside any request (e.g. 57P01 at shutdown): the
-        // server closes the connection next.
-        this.#closed ??= error;
+        // server closes the connection next, and this is why.
+        this.#fatal ??= error;
         return;
       }
       case Backend.RowDescription:

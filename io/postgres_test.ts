@@ -2,6 +2,7 @@
 // from testing/postgres.ts; the tests are ignored, loudly, where there is no
 // PostgreSQL, and fail instead when AIO_REQUIRE_PG=1).
 import {
+  AdminShutdownError,
   connect,
   type Connection,
   ConnectionClosedError,
@@ -730,4 +731,66 @@ Deno.test("sslmode=require against a server without TLS fails instead of downgra
     /does not offer TLS/,
   );
   await done;
+});
+
+Deno.test("a server that never answers the startup: connectTimeout rejects, nothing hangs", async () => {
+  let release!: () => void;
+  const hold = new Promise<void>((r) => release = r);
+  const { port, done } = fakeServer(async (c) => {
+    await c.startup();
+    await hold; // say nothing
+  });
+  const start = performance.now();
+  await assert.rejects(fakeConnect(port, { connectTimeout: 50 }), TimeoutError);
+  assert.ok(performance.now() - start < 2000);
+  release();
+  await done;
+});
+
+Deno.test("a connect cancelled by its signal rejects with the cancellation", async () => {
+  let release!: () => void;
+  const hold = new Promise<void>((r) => release = r);
+  const { port, done } = fakeServer(async (c) => {
+    await c.startup();
+    await hold;
+  });
+  const controller = new AbortController();
+  const attempt = assert.rejects(
+    fakeConnect(port, { signal: controller.signal }),
+    CancelledError,
+  );
+  setTimeout(() => controller.abort(), 20);
+  await attempt;
+  release();
+  await done;
+});
+
+Deno.test("an error the server sends while idle (57P01) is why the connection closed", async () => {
+  let sent!: () => void;
+  const gone = new Promise<void>((r) => sent = r);
+  const { port, done } = fakeServer(async (c) => {
+    await c.startup();
+    await c.send(AUTH_OK, KEY, READY);
+    await c.send(
+      frame(
+        "E",
+        "SFATAL\0",
+        "VFATAL\0",
+        "C57P01\0",
+        "Mterminating connection due to administrator command\0",
+        "\0",
+      ),
+    );
+    sent();
+  });
+  const conn = await fakeConnect(port);
+  await gone;
+  await done;
+  await assert.rejects(conn.fetch("SELECT 1"), (error: Error) => {
+    assert.ok(error instanceof ConnectionClosedError);
+    assert.ok(error.cause instanceof AdminShutdownError);
+    assert.match(error.message, /administrator command/);
+    return true;
+  });
+  await conn.close();
 });
