@@ -213,8 +213,8 @@ export class HTTPStatusError extends Error {
   ) {
     const where = safeURL(url);
     super(
-      `${method} ${where} answered ${status}${
-        body === "" ? "" : `: ${JSON.stringify(body.slice(0, 200))}`
+      `Cannot ${method} ${where}: the server answered ${status}${
+        body === "" ? "" : `, got ${JSON.stringify(body.slice(0, 200))}`
       }`,
     );
     this.name = "HTTPStatusError";
@@ -949,31 +949,44 @@ class LineIterator<T> implements AsyncIterableIterator<T> {
  * ```
  */
 export class ClientResponse implements AsyncDisposable {
-  /** The status code. */
-  readonly status: number;
-  /** The status text. */
-  readonly statusText: string;
-  /** The response headers. */
-  readonly headers: Headers;
-  /** The final URL (after redirects). */
-  readonly url: string;
-  /** The request's method. */
-  readonly method: string;
-  /** Whether a redirect was followed. */
-  readonly redirected: boolean;
+  // The fields are read from the native response on demand: most callers
+  // look at one or two, and each native getter costs a brand check.
   #body: Body;
   #stream: ResponseBody | undefined = undefined;
 
   /** @ignore */
-  constructor(body: Body, method: string) {
-    const raw = body.raw;
+  constructor(body: Body) {
     this.#body = body;
-    this.status = raw.status;
-    this.statusText = raw.statusText;
-    this.headers = raw.headers;
-    this.url = raw.url || body.exchange.url;
-    this.method = method;
-    this.redirected = raw.redirected;
+  }
+
+  /** The status code. */
+  get status(): number {
+    return this.#body.raw.status;
+  }
+
+  /** The status text. */
+  get statusText(): string {
+    return this.#body.raw.statusText;
+  }
+
+  /** The response headers. */
+  get headers(): Headers {
+    return this.#body.raw.headers;
+  }
+
+  /** The final URL (after redirects). */
+  get url(): string {
+    return this.#body.raw.url || this.#body.exchange.url;
+  }
+
+  /** The request's method. */
+  get method(): string {
+    return this.#body.exchange.method;
+  }
+
+  /** Whether a redirect was followed. */
+  get redirected(): boolean {
+    return this.#body.raw.redirected;
   }
 
   /** Whether the status is in 200–299. */
@@ -1583,24 +1596,11 @@ export class ClientSession implements AsyncDisposable {
       return Promise.reject(error);
     }
     const policy = prepared.policy;
-    if (
-      policy === undefined || policy.attempts === 1 ||
-      !policy.methods.has(prepared.method) || !isReplayable(options)
-    ) {
-      return this.#finalize(this.#attempt(prepared, 1), prepared);
-    }
-    return this.#finalize(this.#withRetries(prepared, policy), prepared);
-  }
-
-  async #finalize(
-    response: Promise<ClientResponse>,
-    prepared: Prepared,
-  ): Promise<ClientResponse> {
-    const resp = await response;
-    if (prepared.raiseForStatus && resp.status >= 400) {
-      await resp.raiseForStatus();
-    }
-    return resp;
+    const response = policy === undefined || policy.attempts === 1 ||
+        !policy.methods.has(prepared.method) || !isReplayable(options)
+      ? this.#attempt(prepared, 1)
+      : this.#withRetries(prepared, policy);
+    return prepared.raiseForStatus ? raising(response) : response;
   }
 
   async #withRetries(
@@ -1641,7 +1641,7 @@ export class ClientSession implements AsyncDisposable {
           : (error, attempt, delay) =>
             policy.onRetry!({
               method: prepared.method,
-              url: prepared.url.href,
+              url: prepared.href,
               attempt,
               delay,
               status: error instanceof RetryableStatus
@@ -1678,10 +1678,20 @@ export class ClientSession implements AsyncDisposable {
         }: the ClientSession is closed; make a new one`,
       );
     }
-    const target = this.#resolve(method, url);
     const params = options?.params;
-    if (params !== undefined) appendParams(target, params);
-    const what = `${method} ${safeURL(target.href)}`;
+    let target: URL | undefined;
+    let href: string;
+    if (
+      typeof url === "string" && params === undefined &&
+      (this.#base === undefined || hasScheme(url)) && URL.canParse(url)
+    ) {
+      href = url; // parsed by fetch; a URL object only if something needs one
+    } else {
+      target = this.#resolve(method, url);
+      if (params !== undefined) appendParams(target, params);
+      href = target.href;
+    }
+    const what = `${method} ${safeURL(href)}`;
     let timeout = this.#timeout;
     if (options?.timeout !== undefined) {
       checkTimeouts(what, options.timeout);
@@ -1725,7 +1735,8 @@ export class ClientSession implements AsyncDisposable {
       : toPolicy(what, options.retry);
     return {
       method,
-      url: target,
+      href,
+      parsed: target,
       headers,
       body,
       timeout,
@@ -1764,12 +1775,12 @@ export class ClientSession implements AsyncDisposable {
     if (this.#closed) {
       throw new Error(
         `Cannot ${prepared.method} ${
-          safeURL(prepared.url.href)
+          safeURL(prepared.href)
         }: the ClientSession is closed; make a new one`,
       );
     }
     const { method, timeout } = prepared;
-    const href = prepared.url.href;
+    const href = prepared.href;
     const exchange = new Exchange(this.#core, method, href, timeout.read);
     this.#live.add(exchange);
     const signal = prepared.signal;
@@ -1794,7 +1805,7 @@ export class ClientSession implements AsyncDisposable {
         exchange.guard = await this.#limit.acquire({ signal: abortSignal });
       }
       if (this.#limitPerHost !== Infinity) {
-        const key = prepared.url.origin;
+        const key = urlOf(prepared).origin;
         let semaphore = this.#hosts.get(key);
         if (semaphore === undefined) {
           semaphore = new Semaphore(this.#limitPerHost);
@@ -1806,7 +1817,9 @@ export class ClientSession implements AsyncDisposable {
       let headers = prepared.headers;
       const hooks = this.#hooks;
       const jar = this.#jar;
-      const cookie = jar?.header(prepared.url, Date.now());
+      const cookie = jar === undefined || jar.size === 0
+        ? undefined
+        : jar.header(urlOf(prepared), Date.now());
       if (cookie !== undefined || hooks !== undefined) {
         headers = headers === undefined ? new Headers() : new Headers(headers);
         if (cookie !== undefined && !headers.has("cookie")) {
@@ -1815,7 +1828,7 @@ export class ClientSession implements AsyncDisposable {
       }
       const outgoing: OutgoingRequest | undefined = hooks === undefined
         ? undefined
-        : { method, url: prepared.url, headers: headers!, attempt };
+        : { method, url: urlOf(prepared), headers: headers!, attempt };
       if (hooks?.beforeRequest !== undefined) {
         await hooks.beforeRequest(outgoing!);
       }
@@ -1835,7 +1848,7 @@ export class ClientSession implements AsyncDisposable {
           );
         }, connect);
       }
-      const url = outgoing?.url ?? prepared.url;
+      const url = outgoing?.url ?? href;
       let raw: Response;
       if (currentScope() === undefined) {
         raw = await (started = fetch(url, init));
@@ -1859,7 +1872,7 @@ export class ClientSession implements AsyncDisposable {
           Date.now(),
         );
       }
-      const response = new ClientResponse(new Body(exchange, raw), method);
+      const response = new ClientResponse(new Body(exchange, raw));
       if (raw.body === null) exchange.finish();
       if (hooks?.afterResponse !== undefined) {
         try {
@@ -1930,7 +1943,8 @@ export class ClientSession implements AsyncDisposable {
 
 interface Prepared {
   method: string;
-  url: URL;
+  href: string;
+  parsed: URL | undefined;
   headers: Headers | undefined;
   body: BodyInit | null | undefined;
   timeout: TimeoutOptions;
@@ -1938,6 +1952,17 @@ interface Prepared {
   policy: Policy | undefined;
   raiseForStatus: boolean;
   redirect: RequestRedirect | undefined;
+}
+
+function urlOf(prepared: Prepared): URL {
+  return prepared.parsed ??= new URL(prepared.href);
+}
+
+async function raising(
+  response: Promise<ClientResponse>,
+): Promise<ClientResponse> {
+  const resp = await response;
+  return resp.status >= 400 ? await resp.raiseForStatus() : resp;
 }
 
 function appendParams(url: URL, params: QueryParams): void {

@@ -19,4 +19,5 @@
  * @module
  */
 export * from "./files.ts";
+export * from "./http.ts";
 export * from "./postgres.ts";

@@ -1,0 +1,191 @@
+// The io/http rows of `deno task bench:compare` (alone: `deno task
+// bench:http`): 10,000 GETs at concurrency 50 against a local Deno.serve,
+// through our ClientSession, through raw `fetch` (the floor) and through
+// npm:ky (the peer). The server runs in its own process, so that its work is
+// not billed to the client being measured. Runs are interleaved round-robin
+// and the median of each is compared.
+import process from "node:process";
+import ky from "npm:ky@1.14.3";
+import { TaskGroup } from "../async/task_group.ts";
+import { ClientSession } from "../io/http.ts";
+import type { Row } from "./_compare.ts";
+
+const REQUESTS = 10_000;
+const CONCURRENCY = 50;
+const RUNS = Number(Deno.env.get("AIO_BENCH_HTTP_RUNS") ?? 7);
+const WARMUP = 1;
+
+const SERVER = `
+Deno.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  onListen: ({ port }) => console.log(port),
+}, () => new Response("ok"));
+`;
+
+async function startServer(): Promise<
+  { url: string; stop(): Promise<void> }
+> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", SERVER],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error("The benchmark server exited before listening");
+    text += value;
+  }
+  return {
+    url: `http://127.0.0.1:${Number(text.trim())}/`,
+    async stop() {
+      child.kill();
+      await reader.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
+type Get = (url: string) => Promise<string>;
+
+// CONCURRENCY workers share REQUESTS requests; each checks its answer.
+async function drive(get: Get, url: string): Promise<void> {
+  let left = REQUESTS;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      const text = await get(url);
+      if (text !== "ok") throw new Error(`Unexpected answer ${text}`);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
+// The same, each worker a task of a TaskGroup: the requests then run in a
+// cancel scope, the path most real code takes.
+async function driveInGroup(get: Get, url: string): Promise<void> {
+  let left = REQUESTS;
+  await TaskGroup.run((tg) => {
+    for (let i = 0; i < CONCURRENCY; i++) {
+      tg.createTask(async () => {
+        while (left > 0) {
+          left--;
+          const text = await get(url);
+          if (text !== "ok") throw new Error(`Unexpected answer ${text}`);
+        }
+      });
+    }
+  });
+}
+
+function rate(ms: number): string {
+  return `${Math.round(REQUESTS / (ms / 1000)).toLocaleString("en")} req/s`;
+}
+
+/** Measures the contenders and returns the rows. */
+export async function rows(): Promise<Row[]> {
+  const server = await startServer();
+  const session = new ClientSession();
+  const api = ky.create({});
+  try {
+    const contenders: [string, () => Promise<void>][] = [
+      [
+        "fetch",
+        () => drive(async (u) => await (await fetch(u)).text(), server.url),
+      ],
+      [
+        "ours",
+        () =>
+          drive(async (u) => await (await session.get(u)).text(), server.url),
+      ],
+      ["ky", () => drive((u) => api.get(u).text(), server.url)],
+      [
+        "ours in a TaskGroup",
+        () =>
+          driveInGroup(
+            async (u) => await (await session.get(u)).text(),
+            server.url,
+          ),
+      ],
+    ];
+    const times: number[][] = contenders.map(() => []);
+    const cpu: number[][] = contenders.map(() => []);
+    for (let round = 0; round < WARMUP + RUNS; round++) {
+      for (let i = 0; i < contenders.length; i++) {
+        const start = performance.now();
+        const usage = process.cpuUsage();
+        await contenders[i][1]();
+        const used = process.cpuUsage(usage);
+        if (round >= WARMUP) {
+          times[i].push(performance.now() - start);
+          cpu[i].push((used.user + used.system) / 1000);
+        }
+      }
+    }
+    const median = (t: number[]) =>
+      t.sort((a, b) => a - b)[Math.floor(t.length / 2)];
+    const [fetchMs, oursMs, kyMs, groupMs] = times.map(median);
+    const [fetchCpu, oursCpu, kyCpu, groupCpu] = cpu.map(median);
+    const label = `${REQUESTS / 1000}k GETs at concurrency ${CONCURRENCY}`;
+    const perRequest = (ms: number) =>
+      `${(ms * 1000 / REQUESTS).toFixed(1)} µs CPU/req`;
+    return [
+      {
+        name: `ClientSession ${label} vs raw fetch (client CPU)`,
+        ours: perRequest(oursCpu),
+        anchor: `fetch ${perRequest(fetchCpu)}`,
+        ratio: oursCpu / fetchCpu,
+        goal: "<= 1.05x",
+        met: oursCpu / fetchCpu <= 1.05,
+      },
+      {
+        name: `ClientSession ${label} vs npm:ky (client CPU)`,
+        ours: perRequest(oursCpu),
+        anchor: `ky ${perRequest(kyCpu)}`,
+        ratio: kyCpu / oursCpu,
+        goal: ">= 1.0x",
+        met: kyCpu / oursCpu >= 1.0,
+      },
+      {
+        name:
+          `ClientSession ${label}, in a TaskGroup, vs raw fetch (client CPU)`,
+        ours: perRequest(groupCpu),
+        anchor: `fetch ${perRequest(fetchCpu)}`,
+        ratio: groupCpu / fetchCpu,
+        goal: "context",
+        met: undefined,
+      },
+      {
+        name: `ClientSession ${label} vs raw fetch (time)`,
+        ours: rate(oursMs),
+        anchor: `fetch ${rate(fetchMs)}`,
+        ratio: oursMs / fetchMs,
+        goal: "<= 1.05x",
+        met: oursMs / fetchMs <= 1.05,
+      },
+      {
+        name: `ClientSession ${label} vs npm:ky (speed)`,
+        ours: rate(oursMs),
+        anchor: `ky ${rate(kyMs)}`,
+        ratio: kyMs / oursMs,
+        goal: ">= 1.0x",
+        met: kyMs / oursMs >= 1.0,
+      },
+      {
+        name: `ClientSession ${label}, in a TaskGroup, vs raw fetch (time)`,
+        ours: rate(groupMs),
+        anchor: `fetch ${rate(fetchMs)}`,
+        ratio: groupMs / fetchMs,
+        goal: "context",
+        met: undefined,
+      },
+    ];
+  } finally {
+    await session.close();
+    await server.stop();
+  }
+}
+
+if (import.meta.main) console.table(await rows());
