@@ -12,6 +12,7 @@ import * as fakeClock from "./fake_clock.ts";
 import * as workers from "./workers.ts";
 import * as files from "./files.ts";
 import * as postgres from "./postgres.ts";
+import * as debugExample from "./debug.ts";
 import { pgAvailable } from "../testing/postgres.ts";
 
 // No wall-clock ratios here: a loaded CI machine can break any of them.
@@ -87,6 +88,14 @@ Deno.test({
   assert.deepEqual(users, [{ name: "Ada", age: 36 }, { name: "Grace", age: 45 }]);
   assert.equal(timedOut, true);
   assert.equal(idleAfterCancel, true);
+});
+
+Deno.test("example: debug mode names the blocking task and the forgotten one", async () => {
+  const { blocked, pending, statsRows } = await debugExample.main();
+  // A loaded machine may add stalls of its own; the 150 ms block is there.
+  assert.ok(blocked.includes("parse-config"), `blocked: ${blocked}`);
+  assert.deepEqual(pending, ["heartbeat"]);
+  assert.deepEqual(statsRows, ["heartbeat", "parse-config"]);
 });
 
 Deno.test("example: blocking and CPU work in workers; a stuck process is killed", async () => {

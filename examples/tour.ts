@@ -11,6 +11,7 @@ import * as fakeClock from "./fake_clock.ts";
 import * as workers from "./workers.ts";
 import * as files from "./files.ts";
 import * as postgres from "./postgres.ts";
+import * as debugExample from "./debug.ts";
 
 const examples = [
   sequential,
@@ -25,6 +26,7 @@ const examples = [
   workers,
   files,
   postgres,
+  debugExample,
 ];
 
 const start = performance.now();
