@@ -14,6 +14,76 @@ export interface Row {
   goal: string;
   /** Whether the goal is met; `undefined` for a row that only gives context. */
   met: boolean | undefined;
+  /**
+   * The goal as a number on the ratio's scale, and which side is good, for
+   * the chart; read from `goal` ("<= 2.5x", ">= 10x") when left out.
+   */
+  target?: { value: number; better: "lower" | "higher" };
+}
+
+/** Timings of one contender: median and range, in milliseconds. */
+export interface Stats {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+/** Collects garbage if the script runs with --v8-flags=--expose-gc. */
+export function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Writes a progress note to stderr (the table goes to stdout). */
+export function progress(text: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(text));
+}
+
+/**
+ * Times several contenders fairly: round-robin (each round runs every
+ * contender once, in an order that rotates, so none always runs on the heap
+ * another left behind), garbage collected before each timed run (so no run
+ * pays for the previous one's garbage), `warmup` untimed rounds first.
+ * Prints a dot per round to stderr.
+ *
+ * @param contenders The functions to time; each call is one run.
+ * @param runs Timed rounds.
+ * @param warmup Untimed rounds.
+ * @returns Median and range of each contender, in the order given.
+ */
+export async function measure(
+  contenders: (() => unknown)[],
+  runs = 11,
+  warmup = 3,
+): Promise<Stats[]> {
+  const times: number[][] = contenders.map(() => []);
+  for (let round = 0; round < warmup + runs; round++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (k + round) % contenders.length;
+      gc();
+      const start = performance.now();
+      await contenders[i]();
+      const elapsed = performance.now() - start;
+      if (round >= warmup) times[i].push(elapsed);
+    }
+    progress(".");
+  }
+  return times.map((t) => {
+    t.sort((a, b) => a - b);
+    return {
+      median: t[Math.floor(t.length / 2)],
+      min: t[0],
+      max: t[t.length - 1],
+      runs: t.length,
+    };
+  });
+}
+
+/** Formats a contender's median and range: "41.2 ms (39.8–45.0)". */
+export function msRange(stats: Stats): string {
+  return `${stats.median.toFixed(1)} ms (${stats.min.toFixed(1)}–${
+    stats.max.toFixed(1)
+  })`;
 }
 
 /**

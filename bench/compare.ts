@@ -5,7 +5,8 @@
 // Each area adds a `bench/compare_<area>.ts` module that exports
 // `export async function rows(): Promise<Row[]>`; this script runs them all,
 // or only those named on the command line (`deno task bench:compare core`).
-import type { Row } from "./_compare.ts";
+import { progress, type Row } from "./_compare.ts";
+import { conditions, writeResults } from "./_results.ts";
 
 const only = new Set(Deno.args);
 const modules = [...Deno.readDirSync(new URL(".", import.meta.url))]
@@ -17,10 +18,19 @@ const modules = [...Deno.readDirSync(new URL(".", import.meta.url))]
   .sort();
 
 const all: Row[] = [];
-for (const name of modules) {
+for (const [i, name] of modules.entries()) {
+  // Progress on stderr: a full run takes minutes on a loaded machine.
+  const area = name.slice("compare_".length, -3);
+  progress(`[${i + 1}/${modules.length}] ${area} `);
+  const started = performance.now();
   const module = await import(new URL(name, import.meta.url).href);
   const rows: Row[] = await module.rows();
   all.push(...rows);
+  progress(
+    ` ${rows.length} rows in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s\n`,
+  );
 }
 
 const table = all.map((row) => ({
@@ -40,3 +50,10 @@ console.log(
       ? `; missed: ${missed.map((r) => r.name).join(", ")}`
       : ""),
 );
+const written = writeResults(
+  all,
+  `${conditions()} · areas: ${
+    modules.map((name) => name.slice("compare_".length, -3)).join(", ")
+  }`,
+);
+console.log(`Wrote ${written.join(" and ")}`);

@@ -5,7 +5,7 @@
 // deno-lint-ignore no-import-prefix -- npm peers are allowed in bench/ only
 import FakeTimers from "npm:@sinonjs/fake-timers@15";
 import { FakeTime } from "../testing/fake_time.ts";
-import { medianMs, ms, type Row } from "./_compare.ts";
+import { measure, msRange, type Row } from "./_compare.ts";
 
 const N = 10_000;
 
@@ -64,24 +64,37 @@ function perTimer(total: number): string {
 
 /** The rows of the comparison table. */
 export async function rows(): Promise<Row[]> {
-  const ourChain = await medianMs(oursChain, 11, 2);
-  const theirChain = await medianMs(sinonChain, 11, 2);
-  const ourSet = await medianMs(oursIndependent, 11, 2);
-  const theirSet = await medianMs(sinonIndependent, 11, 2);
+  // Interleaved, GC before each run (see `measure`).
+  const [ourChainStats, theirChainStats, ourSetStats, theirSetStats] =
+    await measure(
+      [oursChain, sinonChain, oursIndependent, sinonIndependent],
+      11,
+      2,
+    );
+  const [ourChain, theirChain, ourSet, theirSet] = [
+    ourChainStats,
+    theirChainStats,
+    ourSetStats,
+    theirSetStats,
+  ].map((stats) => stats.median);
   return [
     {
       name:
         `FakeTime.runAllAsync, chain of ${N} timers (timer → await → timer)`,
-      ours: `${ms(ourChain)} (${perTimer(ourChain)})`,
-      anchor: `sinon runAllAsync ${ms(theirChain)} (${perTimer(theirChain)})`,
+      ours: `${msRange(ourChainStats)}, ${perTimer(ourChain)}`,
+      anchor: `sinon runAllAsync ${msRange(theirChainStats)}, ${
+        perTimer(theirChain)
+      }`,
       ratio: ourChain / theirChain,
       goal: "<= 1x",
       met: ourChain <= theirChain,
     },
     {
       name: `FakeTime.runAllAsync, ${N} independent timers`,
-      ours: `${ms(ourSet)} (${perTimer(ourSet)})`,
-      anchor: `sinon runAllAsync ${ms(theirSet)} (${perTimer(theirSet)})`,
+      ours: `${msRange(ourSetStats)}, ${perTimer(ourSet)}`,
+      anchor: `sinon runAllAsync ${msRange(theirSetStats)}, ${
+        perTimer(theirSet)
+      }`,
       ratio: ourSet / theirSet,
       goal: "<= 1x",
       met: ourSet <= theirSet,

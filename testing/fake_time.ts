@@ -20,7 +20,8 @@ export interface FakeTimeOptions {
    * finishes in milliseconds without `tick` calls. "Nothing pending" means
    * the microtask queue is empty and no `setImmediate` callback (so no
    * `checkpoint()` or `sleep(0)`) is queued: code that only yields never
-   * sees the clock move. Off by default.
+   * sees the clock move, and a loop that yields for ever keeps it still (as
+   * in Trio; move it with `tick`). Off by default.
    */
   autoAdvance?: boolean;
   /**
