@@ -15,6 +15,7 @@
 import postgres from "npm:postgres@3.4.9";
 // deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
 import pg from "npm:pg@8.23.1";
+import process from "node:process";
 import { startPostgres } from "../testing/postgres.ts";
 import type { Row } from "./_compare.ts";
 
@@ -196,6 +197,12 @@ interface Stats {
   median: number;
   min: number;
   max: number;
+  /**
+   * The median client CPU time (user + system of this process) per
+   * operation, in microseconds: steadier than throughput on a loaded
+   * machine, since it does not count time spent waiting for the server.
+   */
+  cpu?: number;
 }
 
 function stats(values: number[]): Stats {
@@ -216,15 +223,31 @@ async function interleaved<C>(
   run: (contender: C) => Promise<number>,
 ): Promise<Stats[]> {
   const figures: number[][] = contenders.map(() => []);
+  const cpu: number[][] = contenders.map(() => []);
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
     for (let k = 0; k < contenders.length; k++) {
       const i = (round + k) % contenders.length;
       gc();
+      lastCpuPerOp = undefined;
       const value = await run(contenders[i]);
-      if (round >= WARMUP) figures[i].push(value);
+      if (round >= WARMUP) {
+        figures[i].push(value);
+        if (lastCpuPerOp !== undefined) cpu[i].push(lastCpuPerOp);
+      }
     }
   }
-  return figures.map(stats);
+  return figures.map((values, i) => ({
+    ...stats(values),
+    cpu: cpu[i].length > 0 ? stats(cpu[i]).median : undefined,
+  }));
+}
+
+/** Client CPU microseconds per operation of the last timed run. */
+let lastCpuPerOp: number | undefined;
+
+function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
 }
 
 /** Operations per second of `n` sequential awaits of `op`. */
@@ -232,9 +255,12 @@ async function sequential(
   n: number,
   op: () => Promise<unknown>,
 ): Promise<number> {
+  const cpu = cpuMicros();
   const start = performance.now();
   for (let i = 0; i < n; i++) await op();
-  return n / ((performance.now() - start) / 1000);
+  const elapsed = performance.now() - start;
+  lastCpuPerOp = (cpuMicros() - cpu) / n;
+  return n / (elapsed / 1000);
 }
 
 /** Operations per second of 10 workers each awaiting `op` for `ms`. */
@@ -243,6 +269,7 @@ async function concurrent(
   op: (worker: number, i: number) => Promise<unknown>,
 ): Promise<number> {
   let done = 0;
+  const cpu = cpuMicros();
   const start = performance.now();
   const deadline = start + ms;
   await Promise.all(Array.from({ length: 10 }, async (_, worker) => {
@@ -251,7 +278,9 @@ async function concurrent(
       done++;
     }
   }));
-  return done / ((performance.now() - start) / 1000);
+  const elapsed = performance.now() - start;
+  lastCpuPerOp = (cpuMicros() - cpu) / done;
+  return done / (elapsed / 1000);
 }
 
 function rate(value: number, unit = ""): string {
@@ -639,14 +668,14 @@ async function writeReport(
   md +=
     `${ROUNDS} timed rounds after ${WARMUP} warm-up rounds, contenders interleaved, GC before each run; `;
   md +=
-    `median (min–max). Client and server share the cores: absolute figures are not claims, the ratios measured in the same run are.\n\n`;
+    `median (min–max). Client and server share the cores: absolute figures are not claims, the ratios measured in the same run are. "Client CPU per call" is this process's user+system time per query (per 1,000-row batch for executemany; for pools, per query with the 10 workers together), which waiting for the server does not inflate.\n\n`;
   if (info.unavailable !== "") {
     md += `**ours: not available** (${info.unavailable})\n\n`;
   }
   if (info.poolNote !== "") md += `${info.poolNote}\n\n`;
   for (const line of lines) {
     md +=
-      `## ${line.workload} (${line.unit})\n\n| contender | median | range | vs postgres.js | vs pg |\n| --- | ---: | ---: | ---: | ---: |\n`;
+      `## ${line.workload} (${line.unit})\n\n| contender | median | range | vs postgres.js | vs pg | client CPU per call |\n| --- | ---: | ---: | ---: | ---: | ---: |\n`;
     const by = (name: string) =>
       line.results.find((r) => r.name === name)?.stats;
     for (const { name, stats } of line.results) {
@@ -657,13 +686,15 @@ async function writeReport(
       };
       md += `| ${name} | ${rate(stats.median)} | ${rate(stats.min)}–${
         rate(stats.max)
-      } | ${vs("postgres.js")} | ${vs("pg")} |\n`;
+      } | ${vs("postgres.js")} | ${vs("pg")} | ${
+        stats.cpu === undefined ? "-" : `${stats.cpu.toFixed(0)} µs`
+      } |\n`;
     }
     if (line.workload.includes("point SELECT")) {
       if (pgbenchStats !== undefined) {
         md += `| pgbench -S -M prepared -c 10 -j 2 (C, libpq) | ${
           rate(pgbenchStats.median)
-        } | ${rate(pgbenchStats.min)}–${rate(pgbenchStats.max)} | | |\n`;
+        } | ${rate(pgbenchStats.min)}–${rate(pgbenchStats.max)} | | | |\n`;
       }
     }
     md += "\n";
