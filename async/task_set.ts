@@ -25,13 +25,13 @@ export interface TaskSetOptions {
  * const log: string[] = [];
  * {
  *   await using tasks = new TaskSet();
- *   tasks.createTask(async () => {
+ *   const quick = tasks.createTask(async () => {
  *     await sleep(1);
  *     log.push("quick one done");
  *   });
  *   tasks.createTask(() => sleep(60_000)); // cancelled at the end of the block
- *   await sleep(10);
- *   assert.equal(tasks.size, 1);
+ *   await quick;
+ *   assert.equal(tasks.size, 1); // the set let go of the finished task
  * }
  * assert.deepEqual(log, ["quick one done"]);
  * ```
