@@ -639,9 +639,24 @@ class Job extends Waiter<unknown> {
     // Ask the server to stop, then wait for its ReadyForQuery: the wait
     // rejects only once the connection is idle again.
     const asked = cancelOnServer(this.conn);
-    return Promise.all([asked, ended]);
+    // A server that never answers must not hold the caller forever: after
+    // CANCEL_GRACE ms the connection is closed instead (failing the job).
+    const conn = this.conn;
+    let id: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => {
+      id = setTimeout(() => {
+        conn.terminate();
+        resolve();
+      }, CANCEL_GRACE);
+    });
+    return Promise.race([Promise.all([asked, ended]), grace]).finally(() =>
+      clearTimeout(id)
+    );
   }
 }
+
+/** How long a cancelled query may take to stop before its connection is closed. */
+const CANCEL_GRACE = 10_000;
 
 // What each connection exposes to its jobs and cancel requests.
 const internals = new WeakMap<Connection, {
