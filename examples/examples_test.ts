@@ -11,6 +11,7 @@ import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
 import * as workers from "./workers.ts";
 import * as files from "./files.ts";
+import * as http from "./http.ts";
 import * as postgres from "./postgres.ts";
 import * as debugExample from "./debug.ts";
 import { pgAvailable } from "../testing/postgres.ts";
@@ -104,4 +105,13 @@ Deno.test("example: blocking and CPU work in workers; a stuck process is killed"
   assert.equal(sum, 333333283333717100000);
   assert.deepEqual(fibs, [6765, 10946, 17711, 28657]);
   assert.equal(stopped, true);
+});
+
+Deno.test("example: the seed's HTTP patterns against a local server", async () => {
+  const { pages, status, posted, json, cancelledInFlight } = await http.main();
+  assert.deepEqual(pages, ["waited 100 ms", "waited 200 ms", "waited 300 ms"]);
+  assert.equal(status, 200);
+  assert.deepEqual(posted, { data: "data" });
+  assert.match((json as { url: string }).url, /\/get\?q=x$/);
+  assert.equal(cancelledInFlight, true);
 });

@@ -10,6 +10,7 @@ import * as retryExample from "./retry.ts";
 import * as fakeClock from "./fake_clock.ts";
 import * as workers from "./workers.ts";
 import * as files from "./files.ts";
+import * as http from "./http.ts";
 import * as postgres from "./postgres.ts";
 import * as debugExample from "./debug.ts";
 
@@ -25,6 +26,7 @@ const examples = [
   fakeClock,
   workers,
   files,
+  http,
   postgres,
   debugExample,
 ];
