@@ -264,9 +264,14 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
  * tasks never interleave inside a `read`, `write` or `seek`.
  *
  * Reads are buffered ({@linkcode OpenOptions.bufferSize}); writes go to the
- * disk at once, a chunk at a time. Every chunk checks the ambient cancel
- * scope: a cancelled read keeps what it took from the disk for the next
- * read; a cancelled write stops between chunks (what was written stays).
+ * disk at once, a chunk at a time (one system call per `write`: join small
+ * pieces). Every chunk checks the ambient cancel scope: a cancelled read
+ * keeps what it took from the disk for the next read; a cancelled write
+ * stops between chunks (what was written stays).
+ *
+ * Unlike Python, `read()` returns the text as it is on the disk (`\r\n`
+ * is not turned into `\n`); only the line iteration splits on universal
+ * newlines.
  *
  * @example Write, then read back line by line
  * ```ts
@@ -1298,7 +1303,18 @@ export interface TempOptions {
 
 /**
  * A temporary folder, removed with its content by `await using` —
- * Python's `tempfile.TemporaryDirectory`.
+ * Python's `tempfile.TemporaryDirectory`. Made by {@linkcode tempDir}.
+ *
+ * @example Usage
+ * ```ts
+ * import { tempDir } from "@aio/std/io/files";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await tempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "x"); // stands for its path
+ * await dir[Symbol.asyncDispose]();
+ * await assert.rejects(Deno.stat(dir.path), Deno.errors.NotFound);
+ * ```
  */
 export class TempDir implements AsyncDisposable {
   /** The folder's path. */
@@ -1330,7 +1346,21 @@ export class TempDir implements AsyncDisposable {
 /**
  * A temporary (empty) file, removed by `await using` — Python's
  * `tempfile.NamedTemporaryFile` without the open handle: `open` its
- * `path`.
+ * `path`. Made by {@linkcode tempFile}.
+ *
+ * @example Usage
+ * ```ts
+ * import { open, tempFile } from "@aio/std/io/files";
+ * import assert from "node:assert/strict";
+ *
+ * const file = await tempFile();
+ * {
+ *   await using f = await open(file.path, "w");
+ *   await f.write("scratch");
+ * }
+ * await file[Symbol.asyncDispose]();
+ * await assert.rejects(Deno.stat(file.path), Deno.errors.NotFound);
+ * ```
  */
 export class TempFile implements AsyncDisposable {
   /** The file's path. */

@@ -327,6 +327,25 @@ Deno.test("AsyncFile: concurrent writers never interleave inside a write; calls 
   assert.equal(second, "c\n");
 });
 
+Deno.test("appendText from concurrent tasks, each with its own handle: every line lands whole", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/log.txt`;
+  await gather(
+    ...["a", "b", "c", "d"].map((who) => async () => {
+      for (let i = 0; i < 50; i++) {
+        await appendText(path, `${who}${i}`.padEnd(99, who) + "\n");
+      }
+    }),
+  );
+  const lines = (await readText(path)).split("\n").slice(0, -1);
+  assert.equal(lines.length, 200);
+  for (const line of lines) {
+    const [, who, n] = /^([a-d])(\d+)/.exec(line)!;
+    assert.equal(line, `${who}${n}`.padEnd(99, who));
+  }
+  assert.deepEqual(new Set(lines).size, 200);
+});
+
 Deno.test("AsyncFile: an operation cancelled while it waits its turn does nothing", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/a.txt`;
