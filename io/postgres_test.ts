@@ -476,15 +476,6 @@ test("a backend terminated under a query fails it with a clear error", async () 
   await conn.close();
 });
 
-Deno.test({
-  name: "stop the file's cluster",
-  ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  await pg?.[Symbol.asyncDispose]();
-});
-
 // ---------------------------------------------------------------------------
 // A fake server (Deno.listen) for what a real one never does: forged SCRAM
 // signatures, garbage, a connection closed mid-message. No cluster needed.
@@ -793,4 +784,45 @@ Deno.test("an error the server sends while idle (57P01) is why the connection cl
     return true;
   });
   await conn.close();
+});
+
+test("statementCacheSize 0 prepares unnamed statements, keeping none on the server", async () => {
+  await using conn = await open({ statementCacheSize: 0 });
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await conn.fetchval("SELECT $1::int * 2", [i]), i * 2);
+  }
+  assert.equal(
+    await conn.fetchval("SELECT count(*)::int FROM pg_prepared_statements"),
+    0,
+  );
+});
+
+test("many concurrent calls on one connection each get their own result", async () => {
+  await using conn = await open();
+  const results = await Promise.all(
+    Array.from(
+      { length: 200 },
+      (_, i) =>
+        i % 3 === 0
+          ? conn.fetchval("SELECT $1::int + 1", [i])
+          : i % 3 === 1
+          ? conn.fetchrow("SELECT $1::text AS s", [`v${i}`]).then((r) => r!.s)
+          : conn.fetchval("SELECT $1::int8 * 2", [i]),
+    ),
+  );
+  results.forEach((value, i) =>
+    assert.deepEqual(
+      value,
+      i % 3 === 0 ? i + 1 : i % 3 === 1 ? `v${i}` : BigInt(i * 2),
+    )
+  );
+});
+
+Deno.test({
+  name: "stop the file's cluster",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await pg?.[Symbol.asyncDispose]();
 });
