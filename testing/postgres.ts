@@ -924,6 +924,11 @@ class Cluster implements PostgresCluster {
         `Cannot run an admin query: 'sql' must be a string, got ${typeof sql}`,
       );
     }
+    if (!this.#running) {
+      throw new Error(
+        `Cannot run an admin query: the PostgreSQL server in ${this.dir} is stopped; call start() first`,
+      );
+    }
     const client = await WireClient.connect({
       socketDir: this.socketDir,
       port: this.port,

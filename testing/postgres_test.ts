@@ -265,6 +265,10 @@ Deno.test({
     assert.equal(pg.running, false);
     await pg.stop(); // a no-op
     await assert.rejects(tcp(pg), Deno.errors.ConnectionRefused);
+    await assert.rejects(
+      pg.terminateBackends(),
+      /Cannot run an admin query: the PostgreSQL server in .* is stopped; call start\(\) first/,
+    );
     await pg.start();
     await pg.start(); // a no-op
     const client = await tcp(pg);
