@@ -381,6 +381,30 @@ test("transaction() commits, rolls back on throw and on cancel, nests savepoints
   );
 });
 
+test("a cancel that lands during COMMIT: the COMMIT finishes, the outcome is definite", async () => {
+  await using conn = await open();
+  // A deferred constraint trigger makes COMMIT itself take 300 ms.
+  await conn.execute(`
+    CREATE TEMP TABLE slow_commit (n int);
+    CREATE FUNCTION pg_temp.sleepy() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON slow_commit
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.sleepy();
+  `);
+  const start = performance.now();
+  const value = await timeout(100, () =>
+    conn.transaction(async (tx) => {
+      await tx.execute("INSERT INTO slow_commit VALUES (1)");
+      return "committed";
+    }));
+  // The deadline passed during COMMIT, which ran to its end (shielded):
+  // the transaction reports success, and the row is there.
+  assert.ok(performance.now() - start >= 250);
+  assert.equal(value, "committed");
+  assert.equal(await conn.fetchval("SELECT count(*)::int FROM slow_commit"), 1);
+  assert.equal(conn.inTransaction, false);
+});
+
 test("executemany is one pipelined batch: all or nothing", async () => {
   await using conn = await open();
   await conn.execute("CREATE TEMP TABLE many (id int PRIMARY KEY, s text)");
