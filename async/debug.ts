@@ -148,6 +148,8 @@ interface TaskInfo {
    */
   stack: Error | undefined;
   site: string | undefined;
+  /** For a task without a stack of its own: the first of its name. */
+  first: TaskInfo | undefined;
   session: number;
   started: number | undefined;
   failed: boolean;
@@ -232,9 +234,15 @@ function siteOf(info: TaskInfo): string | undefined {
   if (info.stack !== undefined) {
     info.site = creationSite(info.stack.stack);
     info.stack = undefined;
+  } else if (info.first !== undefined) {
+    info.site = siteOf(info.first);
+    info.first = undefined;
   }
   return info.site;
 }
+
+/** How many tasks of one name get a creation stack of their own. */
+const OWN_STACKS = 16;
 
 const infos = new WeakMap<Task<unknown>, TaskInfo>();
 // The task the calling code belongs to, in debug mode (its own storage, so
@@ -251,10 +259,9 @@ let session = 0;
 let lastStretch: { info: TaskInfo; start: number; end: number } | undefined;
 let stretchThreshold = Infinity;
 
-function rowOf(key: string, first?: TaskInfo): TaskStat {
+function rowOf(key: string): TaskStat {
   let row = rows.get(key);
   if (row === undefined) {
-    if (first !== undefined) firsts.set(key, first);
     row = {
       name: key,
       count: 0,
@@ -339,18 +346,29 @@ const debugHooks: DebugHooks = {
   ): (signal: AbortSignal) => T | PromiseLike<T> {
     const name = task.name;
     const key = /^Task-\d+$/.test(name) ? fn.name || "(anonymous)" : name;
+    const first = firsts.get(key);
+    const row = rowOf(key);
+    // A stack costs ~20 µs: the first tasks of a name get their own, later
+    // ones share the first one's site (one name, one place, nearly always).
+    const own = row.count < OWN_STACKS || first === undefined ||
+      key === "(anonymous)";
     const info: TaskInfo = {
       name,
       key,
-      stack: captureStack(),
-      site: undefined,
+      // The first of a name is formatted now: held by `firsts`, its stack
+      // would keep the task alive (a frame's receiver is the task).
+      stack: own && first !== undefined ? captureStack() : undefined,
+      site: first === undefined
+        ? creationSite(captureStack().stack)
+        : undefined,
+      first: own ? undefined : first,
       session,
       started: undefined,
       failed: false,
     };
+    if (first === undefined) firsts.set(key, info);
     infos.set(task as Task<unknown>, info);
     pending.add(task as Task<unknown>);
-    const row = rowOf(key, info);
     row.count++;
     row.pending++;
     task.addDoneCallback(taskDone as unknown as (task: Task<T>) => void);

@@ -146,6 +146,22 @@ Deno.test("taskStats() counts unnamed tasks by their function's name", async () 
   assert.equal(rows.get("(anonymous)")?.count, 1);
 });
 
+Deno.test("tasks past the first ones of a name share the first one's site", async () => {
+  const reports = await withReports(async () => {
+    await run(async () => {
+      for (let i = 0; i < 20; i++) {
+        createTask(() => sleep(60_000), { name: "many" });
+      }
+      await sleep(1);
+    }, { debug: true, signals: [] });
+  });
+  const pending = reports.filter((r) => r.kind === "pending-task");
+  assert.equal(pending.length, 20);
+  const sites = new Set(pending.map((r) => r.site));
+  assert.equal(sites.size, 1);
+  assert.match([...sites][0]!, /debug_test\.ts:\d+:\d+/);
+});
+
 Deno.test("debug mode is off by default and off again after the handle is disposed", async () => {
   assert.equal(hooks, undefined);
   assert.equal(debugEnabled(), false);
