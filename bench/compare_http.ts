@@ -5,6 +5,7 @@
 // not billed to the client being measured. Runs are interleaved round-robin
 // and the median of each is compared.
 import process from "node:process";
+// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
 import ky from "npm:ky@1.14.3";
 import { TaskGroup } from "../async/task_group.ts";
 import { ClientSession } from "../io/http.ts";

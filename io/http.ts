@@ -465,7 +465,7 @@ class RetryableStatus extends HTTPStatusError {
 // "finished" once the body was read to the end, failed, was cancelled or was
 // released; only then are the slots given back.
 class Exchange {
-  readonly controller = new AbortController();
+  readonly controller: AbortController = new AbortController();
   readonly session: SessionCore;
   readonly method: string;
   readonly url: string;
