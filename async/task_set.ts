@@ -10,6 +10,12 @@ export interface TaskSetOptions {
    * default errors go to the exception handler (see `setExceptionHandler`).
    */
   onError?: (error: unknown, task: Task<unknown>) => void;
+  /**
+   * The scope whose cancellation reaches the set's tasks: the ambient one
+   * where the set is made by default; `null` for none (a long-lived owner's
+   * background work, which only the owner's disposal stops).
+   */
+  parent?: CancelScope | null;
 }
 
 /**
@@ -39,7 +45,7 @@ export interface TaskSetOptions {
 export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
   // The tasks run in this scope, made where the set was: an owner's
   // background work belongs to the owner, not to the caller of createTask.
-  #scope = new CancelScope();
+  #scope: CancelScope;
   #tasks = new Set<Task<unknown>>();
   #closed = false;
   #onError: ((error: unknown, task: Task<unknown>) => void) | undefined;
@@ -90,10 +96,11 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
 
   /**
    * Makes an empty set. Its tasks run in a scope nested in the ambient one
-   * here, where the set is made: cancelling this scope cancels them, the
-   * scope of the code that calls `createTask` does not.
+   * here, where the set is made (or in `options.parent`): cancelling that
+   * scope cancels them, the scope of the code that calls `createTask` does
+   * not.
    *
-   * @param options Where task errors go.
+   * @param options Where task errors go, and the parent scope.
    */
   constructor(options?: TaskSetOptions) {
     const onError = options?.onError;
@@ -102,7 +109,19 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
         `Cannot create a TaskSet: 'onError' must be a function, got ${typeof onError}`,
       );
     }
+    const parent = options?.parent;
+    if (
+      parent !== undefined && parent !== null &&
+      !(parent instanceof CancelScope)
+    ) {
+      throw new TypeError(
+        `Cannot create a TaskSet: 'parent' must be a CancelScope or null, got ${typeof parent}`,
+      );
+    }
     this.#onError = onError;
+    this.#scope = new CancelScope(
+      parent === undefined ? undefined : { parent },
+    );
   }
 
   /** How many tasks are still running. */

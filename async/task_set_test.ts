@@ -251,3 +251,26 @@ Deno.test("TaskSet.join() from inside one of its own tasks waits for the others 
   await joiner;
   assert.deepEqual(log, ["other", "joined"]);
 });
+
+Deno.test("TaskSet({ parent: null }): cancelling the scope it was made in does not reach its tasks", async () => {
+  const scope = new CancelScope();
+  let tasks!: TaskSet;
+  const done = scope.run(async () => {
+    tasks = new TaskSet({ parent: null });
+    await sleep(60_000);
+  });
+  await checkpoint();
+  const release = Promise.withResolvers<void>();
+  const task = tasks.createTask(async () => {
+    await release.promise;
+    await checkpoint();
+    return "kept";
+  });
+  await checkpoint();
+  scope.cancel();
+  await done;
+  release.resolve();
+  assert.equal(await task, "kept");
+  await tasks[Symbol.asyncDispose]();
+  assert.throws(() => new TaskSet({ parent: 5 as never }), TypeError);
+});
