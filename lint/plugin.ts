@@ -130,14 +130,22 @@ function isOurs(specifier: string): boolean {
 interface Imports {
   named: Map<string, string>;
   namespaces: Set<string>;
+  /** Local names imported from elsewhere (another library's `Queue`). */
+  foreign: Set<string>;
 }
 
 function ourImports(program: Deno.lint.Program): Imports {
   const named = new Map<string, string>();
   const namespaces = new Set<string>();
+  const foreign = new Set<string>();
   for (const statement of program.body) {
     if (statement.type !== "ImportDeclaration") continue;
-    if (!isOurs(statement.source.value)) continue;
+    if (!isOurs(statement.source.value)) {
+      for (const specifier of statement.specifiers) {
+        foreign.add(specifier.local.name);
+      }
+      continue;
+    }
     for (const specifier of statement.specifiers) {
       if (specifier.type === "ImportSpecifier") {
         const imported = specifier.imported.type === "Identifier"
@@ -149,7 +157,7 @@ function ourImports(program: Deno.lint.Program): Imports {
       }
     }
   }
-  return { named, namespaces };
+  return { named, namespaces, foreign };
 }
 
 /**
@@ -511,7 +519,8 @@ const NAME_GUESSES: Record<string, string> = {
   pool: "Pool",
 };
 
-function className(name: string): string | undefined {
+function className(name: string, imports?: Imports): string | undefined {
+  if (imports?.foreign.has(name)) return undefined;
   const canonical = CLASS_ALIASES[name] ?? name;
   return canonical in AWAITABLE_METHODS ? canonical : undefined;
 }
@@ -521,7 +530,7 @@ function classOfInit(init: Node, imports: Imports): string | undefined {
   if (init.type === "AwaitExpression") init = init.argument;
   if (init.type === "NewExpression") {
     const name = calleeName(init.callee);
-    return name === undefined ? undefined : className(name);
+    return name === undefined ? undefined : className(name, imports);
   }
   if (init.type === "CallExpression") {
     const name = ourCallee(init.callee, imports);
@@ -533,14 +542,17 @@ function classOfInit(init: Node, imports: Imports): string | undefined {
 }
 
 /** The class named by a type annotation: `q: Queue<number>` → "Queue". */
-function classOfType(annotation: Node | undefined): string | undefined {
+function classOfType(
+  annotation: Node | undefined,
+  imports: Imports,
+): string | undefined {
   if (annotation?.type !== "TSTypeAnnotation") return undefined;
   const type = annotation.typeAnnotation;
   if (type.type !== "TSTypeReference") return undefined;
   const name = type.typeName.type === "Identifier"
     ? type.typeName.name
     : undefined;
-  return name === undefined ? undefined : className(name);
+  return name === undefined ? undefined : className(name, imports);
 }
 
 /**
@@ -570,7 +582,7 @@ function bindingCollector(imports: () => Imports) {
         }
       }
       if (node.id.type !== "Identifier") return;
-      const cls = classOfType(node.id.typeAnnotation) ??
+      const cls = classOfType(node.id.typeAnnotation, imports()) ??
         (node.init ? classOfInit(node.init, imports()) : undefined);
       bind(node.id.name, cls);
     },
@@ -582,7 +594,7 @@ function bindingCollector(imports: () => Imports) {
         ? `#${node.key.name.replace(/^#/, "")}`
         : undefined;
       if (key === undefined) return;
-      const cls = classOfType(node.typeAnnotation ?? undefined) ??
+      const cls = classOfType(node.typeAnnotation ?? undefined, imports()) ??
         (node.value ? classOfInit(node.value, imports()) : undefined);
       bind(`this.${key}`, cls);
     },
@@ -593,7 +605,7 @@ function bindingCollector(imports: () => Imports) {
         node.typeAnnotation != null && parent !== undefined &&
         isFunction(parent)
       ) {
-        bind(node.name, classOfType(node.typeAnnotation));
+        bind(node.name, classOfType(node.typeAnnotation, imports()));
       }
     },
   };
@@ -708,7 +720,11 @@ const PROMISE_COMBINATORS = new Set(["all", "allSettled", "any", "race"]);
  */
 export const noFloatingPromise: Deno.lint.Rule = {
   create(ctx: Ctx): Deno.lint.LintVisitor {
-    let imports: Imports = { named: new Map(), namespaces: new Set() };
+    let imports: Imports = {
+      named: new Map(),
+      namespaces: new Set(),
+      foreign: new Set(),
+    };
     const { visitor, classOf } = bindingCollector(() => imports);
     const asyncFunctions = new Set<string>();
     const asyncMethods = new Set<string>();
@@ -858,7 +874,11 @@ export const noFloatingPromise: Deno.lint.Rule = {
  */
 export const noOrphanTask: Deno.lint.Rule = {
   create(ctx: Ctx): Deno.lint.LintVisitor {
-    let imports: Imports = { named: new Map(), namespaces: new Set() };
+    let imports: Imports = {
+      named: new Map(),
+      namespaces: new Set(),
+      foreign: new Set(),
+    };
     return {
       Program(program) {
         imports = ourImports(program);
@@ -974,7 +994,11 @@ interface Resource {
  */
 export const requireDispose: Deno.lint.Rule = {
   create(ctx: Ctx): Deno.lint.LintVisitor {
-    let imports: Imports = { named: new Map(), namespaces: new Set() };
+    let imports: Imports = {
+      named: new Map(),
+      namespaces: new Set(),
+      foreign: new Set(),
+    };
     const { visitor, classOf } = bindingCollector(() => imports);
     const resources: Resource[] = [];
     // Per name: closed somewhere that counts, escaped to an owner, used in a
@@ -1287,7 +1311,11 @@ const PASSES_ON = /^(reject|rethrow|raise|fail|error|exit|abort|cancel)$/i;
  */
 export const noSwallowedCancel: Deno.lint.Rule = {
   create(ctx: Ctx): Deno.lint.LintVisitor {
-    let imports: Imports = { named: new Map(), namespaces: new Set() };
+    let imports: Imports = {
+      named: new Map(),
+      namespaces: new Set(),
+      foreign: new Set(),
+    };
     const awaiting = new Set<Node>(); // try statements awaiting in their block
     const handled = new Set<Node>(); // catch clauses that deal with it
 

@@ -173,6 +173,12 @@ Deno.test("aio/no-floating-promise: awaitables used as statements", async (t) =>
     `async function f(lock: Lock) { lock.release(); }`,
     `async function f() { const { conn } = await dial(); conn.close(); }`,
     `async function f(conn) { conn.close(); }`,
+    `// own imports
+     import { Queue } from "npm:bullmq";
+     async function f() { const queue = new Queue("jobs"); queue.get("x"); }`,
+    `// own imports
+     import { Lock } from "npm:other";
+     function f(lock: Lock) { lock.acquire(); }`,
     `function f(tasks: unknown[]) { tasks.push(sleep(1)); }`,
   ]);
 });
