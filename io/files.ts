@@ -444,7 +444,8 @@ export class AsyncFile<T extends string | Uint8Array = string>
    * ```
    *
    * @param data What to write.
-   * @returns How many characters (text) or bytes were written.
+   * @returns How many characters (code points, as Python counts them) or
+   *   bytes were written.
    */
   write(data: T): Promise<number> {
     const binary = this.#flags.binary;
@@ -475,7 +476,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
       } else bytes = data as Uint8Array;
       await this.#dropReadAhead();
       await writeAll(this.#file!, bytes);
-      return typeof data === "string" ? data.length : bytes.length;
+      return typeof data === "string" ? countCodePoints(data) : bytes.length;
     });
   }
 
@@ -834,11 +835,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
     this.#checkText("read");
     const scanner = this.#scanner;
     if (n === undefined) {
-      try {
-        while (await this.#fill());
-      } catch (error) {
-        throw error; // what was read stays held in the scanner
-      }
+      while (await this.#fill()); // a cancelled fill keeps its text held
       return scanner.takeAll();
     }
     let out = scanner.take(n);
