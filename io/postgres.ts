@@ -592,6 +592,21 @@ const enum Kind {
   Rows, // Bind + Execute: rows
   Many, // n × (Bind + Execute): nothing
   Close, // Close statement: nothing
+  Custom, // a RequestHandler's (COPY, cursors…)
+}
+
+/**
+ * The internal seam for features built on a connection (COPY, cursors,
+ * LISTEN — the next layer): a request's messages go to `onMessage` first;
+ * it returns true for those it consumed. Its `result()` is what the request
+ * resolves with at ReadyForQuery (an ErrorResponse rejects it instead).
+ * `buf[start, end)` is the message body, valid during the call only.
+ */
+export interface RequestHandler {
+  /** Sees a message of the request; true if it consumed it. */
+  onMessage(type: number, buf: Uint8Array, start: number, end: number): boolean;
+  /** The request's value, at ReadyForQuery. */
+  result(): unknown;
 }
 
 interface Statement {
@@ -622,6 +637,7 @@ class Job extends Waiter<unknown> {
   ended: Promise<void> | undefined = undefined;
   endedResolve: (() => void) | undefined = undefined;
   cancelled: unknown = undefined;
+  handler: RequestHandler | undefined = undefined;
 
   constructor(conn: Connection, kind: Kind, sql: string, stmt?: Statement) {
     super();
@@ -740,6 +756,7 @@ export class Connection implements AsyncDisposable {
   #lastSql: string | undefined = undefined;
   #txDepth = 0;
   #onNotification: ((n: Notification) => void) | undefined = undefined;
+  #onClose: ((reason: Error) => void) | undefined = undefined;
 
   /** @ignore Use {@linkcode connect}. */
   constructor(
@@ -918,10 +935,17 @@ export class Connection implements AsyncDisposable {
     this.#inflight = [];
     this.#inflightHead = 0;
     for (const turn of this.#turns.splice(0)) turn.reject(closed);
+    const onClose = this.#onClose;
+    this.#onClose = undefined;
+    onClose?.(this.#closed);
   }
 
   #dispatch(type: number, dec: Decoder): void {
     const job = this.#inflight[this.#inflightHead];
+    if (
+      job !== undefined && job.handler !== undefined &&
+      job.handler.onMessage(type, dec.buf, dec.start, dec.end)
+    ) return;
     switch (type) {
       case Backend.DataRow:
         if (job !== undefined && job.kind === Kind.Rows) {
@@ -1082,6 +1106,9 @@ export class Connection implements AsyncDisposable {
         return;
       case Kind.Prepare:
         job.resolve(undefined);
+        return;
+      case Kind.Custom:
+        job.resolve(job.handler!.result());
         return;
       default:
         job.resolve(job.tag);
@@ -1707,6 +1734,57 @@ export class Connection implements AsyncDisposable {
   /** @ignore Hook for LISTEN/NOTIFY (the pool's listener builds on it). */
   set _onNotification(fn: ((n: Notification) => void) | undefined) {
     this.#onNotification = fn;
+  }
+
+  /**
+   * @ignore Hook called once when the connection closes, for whatever
+   * reason (a pool discards it; a listener reconnects).
+   */
+  set _onClose(fn: ((reason: Error) => void) | undefined) {
+    this.#onClose = fn;
+  }
+
+  /**
+   * @ignore Runs `fn` holding the connection's turn (FIFO with every other
+   * call), for operations of several requests (a cursor, a COPY).
+   */
+  async _exclusive<T>(
+    fn: () => Promise<T>,
+    options?: QueryOptions,
+  ): Promise<T> {
+    const entered = this.#enter(options);
+    if (entered !== undefined) await entered;
+    try {
+      return await fn();
+    } finally {
+      this.#leave();
+    }
+  }
+
+  /**
+   * @ignore Sends `bytes` (frontend messages ending with Sync, or the start
+   * of a COPY) as one request whose messages go to `handler`; call inside
+   * `_exclusive`. Cancellation works as for queries: the server is asked,
+   * and the request settles at its ReadyForQuery.
+   */
+  async _request(
+    bytes: Uint8Array,
+    handler: RequestHandler,
+    sql: string,
+    options?: QueryOptions,
+  ): Promise<unknown> {
+    const job = new Job(this, Kind.Custom, sql);
+    job.handler = handler;
+    try {
+      return await this.#run(job, bytes, options);
+    } finally {
+      if (job.ended !== undefined) await job.ended;
+    }
+  }
+
+  /** @ignore Writes bytes now (CopyData/CopyDone during a request). */
+  _send(bytes: Uint8Array): void {
+    if (this.#closed === undefined) this.#send(bytes);
   }
 
   /**

@@ -24,6 +24,7 @@ import {
   TimeoutError,
 } from "../async/mod.ts";
 import { pgAvailable, startPostgres } from "../testing/postgres.ts";
+import { copyData, copyDone, query, Writer } from "./_postgres_protocol.ts";
 import assert from "node:assert/strict";
 
 const ready = await pgAvailable();
@@ -403,6 +404,49 @@ test("a cancel that lands during COMMIT: the COMMIT finishes, the outcome is def
   assert.equal(value, "committed");
   assert.equal(await conn.fetchval("SELECT count(*)::int FROM slow_commit"), 1);
   assert.equal(conn.inTransaction, false);
+});
+
+test("the request seam carries a COPY out and in (what the next layer builds on)", async () => {
+  await using conn = await open();
+  const w = new Writer();
+  const text = new TextDecoder();
+  const out: string[] = [];
+  query(w, "COPY (SELECT i, 'r' || i FROM generate_series(1, 3) i) TO STDOUT");
+  const copied = await conn._exclusive(() =>
+    conn._request(w.finish(), {
+      onMessage(type, buf, start, end) {
+        if (type !== 0x64) return false; // CopyData
+        out.push(text.decode(buf.subarray(start, end)));
+        return true;
+      },
+      result: () => out.join(""),
+    }, "COPY TO")
+  );
+  assert.equal(copied, "1\tr1\n2\tr2\n3\tr3\n");
+  await conn.execute("CREATE TEMP TABLE copied (n int, s text)");
+  query(w, "COPY copied FROM STDIN");
+  await conn._exclusive(() =>
+    conn._request(w.finish(), {
+      onMessage(type) {
+        if (type !== 0x47) return false; // CopyInResponse: send the rows
+        const data = new Writer();
+        copyData(data, new TextEncoder().encode(copied as string));
+        copyDone(data);
+        conn._send(data.finish());
+        return true;
+      },
+      result: () => undefined,
+    }, "COPY FROM")
+  );
+  assert.deepEqual(await conn.fetch("SELECT * FROM copied ORDER BY n"), [
+    { n: 1, s: "r1" },
+    { n: 2, s: "r2" },
+    { n: 3, s: "r3" },
+  ]);
+  let closedWith: Error | undefined;
+  conn._onClose = (reason) => closedWith = reason;
+  await conn.close();
+  assert.ok(closedWith instanceof ConnectionClosedError);
 });
 
 test("executemany is one pipelined batch: all or nothing", async () => {
