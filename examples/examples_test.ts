@@ -86,7 +86,10 @@ Deno.test({
   ignore: !(await pgAvailable()),
 }, async () => {
   const { users, timedOut, idleAfterCancel } = await postgres.main();
-  assert.deepEqual(users, [{ name: "Ada", age: 36 }, { name: "Grace", age: 45 }]);
+  assert.deepEqual(users, [{ name: "Ada", age: 36 }, {
+    name: "Grace",
+    age: 45,
+  }]);
   assert.equal(timedOut, true);
   assert.equal(idleAfterCancel, true);
 });
