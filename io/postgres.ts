@@ -727,6 +727,29 @@ const emptyArgs: readonly unknown[] = [];
  * {@linkcode connect}. Calls made concurrently run one after another, in
  * call order; a call whose scope is cancelled while it waits leaves the
  * line without touching the wire.
+ *
+ * @example Concurrent calls, a TaskGroup, and a cancel that reaches the server
+ * ```ts
+ * import { connect, type Row } from "@aio/std/io/postgres";
+ * import { TaskGroup } from "@aio/std/async";
+ * import { startPostgres } from "@aio/std/testing/postgres";
+ * import assert from "node:assert/strict";
+ *
+ * await using pg = await startPostgres();
+ * await using conn = await connect(pg.url);
+ * const controller = new AbortController();
+ * const [sum, rows] = await TaskGroup.run(async (tg) => {
+ *   const a = tg.createTask(() => conn.fetchval<number>("SELECT $1::int + $2::int", [2, 3]));
+ *   const b = tg.createTask(() => conn.fetch("SELECT g FROM generate_series(1, 3) g"));
+ *   return [await a, await b] as [number, Row[]];
+ * });
+ * assert.equal(sum, 5);
+ * assert.deepEqual(rows.map((r) => r.g), [1, 2, 3]);
+ * // An aborted signal stops the statement on the server.
+ * setTimeout(() => controller.abort(), 20);
+ * await assert.rejects(conn.fetch("SELECT pg_sleep(10)", [], { signal: controller.signal }));
+ * assert.equal(await conn.fetchval("SELECT 'usable'"), "usable");
+ * ```
  */
 export class Connection implements AsyncDisposable {
   #socket: Socket;
@@ -1890,6 +1913,24 @@ function textOfUnknown(value: unknown): string {
  * A transaction in progress, handed to {@linkcode Connection.transaction}'s
  * function: the connection's query methods, and `transaction()` for a
  * SAVEPOINT.
+ *
+ * @example A savepoint rolled back, the outer transaction committed
+ * ```ts
+ * import { connect } from "@aio/std/io/postgres";
+ * import { startPostgres } from "@aio/std/testing/postgres";
+ * import assert from "node:assert/strict";
+ *
+ * await using pg = await startPostgres();
+ * await using conn = await connect(pg.url);
+ * await conn.execute("CREATE TABLE accounts (name text PRIMARY KEY, cents int)");
+ * await conn.transaction(async (tx) => {
+ *   await tx.execute("INSERT INTO accounts VALUES ($1, $2)", ["ada", 100]);
+ *   await tx.transaction(async (inner) => {
+ *     await inner.execute("INSERT INTO accounts VALUES ($1, $2)", ["ada", 5]);
+ *   }).catch(() => {}); // a duplicate: only the savepoint is rolled back
+ * }, { isolation: "serializable" });
+ * assert.deepEqual(await conn.fetch("SELECT * FROM accounts"), [{ name: "ada", cents: 100 }]);
+ * ```
  */
 export class Transaction {
   #conn: Connection;
@@ -1997,6 +2038,19 @@ export class Transaction {
 /**
  * A named server-side prepared statement — asyncpg's `PreparedStatement`.
  * Its parameter types come from the server.
+ *
+ * @example Usage
+ * ```ts
+ * import { connect } from "@aio/std/io/postgres";
+ * import { startPostgres } from "@aio/std/testing/postgres";
+ * import assert from "node:assert/strict";
+ *
+ * await using pg = await startPostgres();
+ * await using conn = await connect(pg.url);
+ * await using stmt = await conn.prepare("SELECT $1::int + 1 AS next");
+ * assert.deepEqual(stmt.parameterTypes, ["int4"]);
+ * assert.equal(await stmt.fetchval([41]), 42);
+ * ```
  */
 export class PreparedStatement implements AsyncDisposable {
   #conn: Connection;
