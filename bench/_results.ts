@@ -1,6 +1,9 @@
 // Writes the comparison table to bench/results/latest.md and a bar chart of
 // its ratios to bench/results/latest.svg: each row's ratio as a bar, its goal
-// as a tick, green when met, red when missed, grey for context rows.
+// as a tick, green when met, red when missed, grey for context rows. A run
+// of some areas (`deno task bench:compare core`) replaces those areas' rows
+// in bench/results/latest.json and keeps the others', so the page always
+// shows the latest figures of every area, each with its own conditions.
 import type { Row } from "./_compare.ts";
 
 /** The goal of a row as a number, and which side of it is good. */
@@ -17,36 +20,54 @@ export function targetOf(
   };
 }
 
-function escape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(
-    />/g,
-    "&gt;",
-  ).replace(/\|/g, "\\|");
+function cell(text: string): string {
+  return text.replace(/\|/g, "\\|");
 }
 
-/** The table as Markdown. */
-export function markdown(rows: Row[], header: string): string {
+/** The figures of one area, as its last run left them. */
+export interface AreaResult {
+  /** When and where they were taken. */
+  conditions: string;
+  /** The rows. */
+  rows: Row[];
+}
+
+/** The tables, one per area, as Markdown. */
+export function markdown(areas: Record<string, AreaResult>): string {
   const lines = [
-    "# bench:compare — latest run",
+    "# bench:compare — latest figures",
     "",
-    header,
+    "Written by `deno task bench:compare` (a run of some areas updates",
+    "those). Absolute times are not claims; ratios against anchors measured",
+    "in the same run are. Each area says how loaded the machine was.",
     "",
-    "| benchmark | ours | anchor | ratio | goal | met |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "![ratios](latest.svg)",
   ];
-  for (const row of rows) {
+  const all: Row[] = [];
+  for (const [area, result] of Object.entries(areas)) {
     lines.push(
-      `| ${escape(row.name)} | ${escape(row.ours)} | ${escape(row.anchor)} | ${
-        row.ratio.toFixed(2)
-      }x | ${escape(row.goal)} | ${
-        row.met === undefined ? "-" : row.met ? "yes" : "**NO**"
-      } |`,
+      "",
+      `## ${area}`,
+      "",
+      result.conditions,
+      "",
+      "| benchmark | ours | anchor | ratio | goal | met |",
+      "| --- | --- | --- | --- | --- | --- |",
     );
+    for (const row of result.rows) {
+      lines.push(
+        `| ${cell(row.name)} | ${cell(row.ours)} | ${cell(row.anchor)} | ${
+          row.ratio.toFixed(2)
+        }x | ${cell(row.goal)} | ${
+          row.met === undefined ? "-" : row.met ? "yes" : "**NO**"
+        } |`,
+      );
+      all.push(row);
+    }
   }
-  const goals = rows.filter((row) => row.met !== undefined);
+  const goals = all.filter((row) => row.met !== undefined);
   const met = goals.filter((row) => row.met).length;
   lines.push("", `${met} of ${goals.length} goals met.`, "");
-  lines.push("![ratios](latest.svg)", "");
   return lines.join("\n");
 }
 
@@ -135,19 +156,48 @@ export function svg(rows: Row[], header: string): string {
 }
 
 /**
- * Writes bench/results/latest.md and latest.svg.
+ * Records the areas just run in bench/results/latest.json (keeping the
+ * other areas' last figures) and writes latest.md and latest.svg from it.
  *
- * @param rows The table.
+ * @param ran The rows of each area just run.
  * @param header One line on the conditions (date, machine, load).
  * @returns The paths written.
  */
-export function writeResults(rows: Row[], header: string): string[] {
+export function writeResults(
+  ran: Record<string, Row[]>,
+  header: string,
+): string[] {
   const dir = new URL("./results/", import.meta.url);
   Deno.mkdirSync(dir, { recursive: true });
+  const json = new URL("latest.json", dir);
+  let areas: Record<string, AreaResult> = {};
+  try {
+    areas = JSON.parse(Deno.readTextFileSync(json)).areas ?? {};
+  } catch {
+    // First run, or an unreadable file: start afresh.
+  }
+  for (const [area, rows] of Object.entries(ran)) {
+    areas[area] = { conditions: header, rows };
+  }
+  const sorted = Object.fromEntries(
+    Object.entries(areas).sort(([a], [b]) => a.localeCompare(b)),
+  );
   const md = new URL("latest.md", dir);
   const chart = new URL("latest.svg", dir);
-  Deno.writeTextFileSync(md, markdown(rows, header));
-  Deno.writeTextFileSync(chart, svg(rows, header));
+  Deno.writeTextFileSync(
+    json,
+    JSON.stringify({ areas: sorted }, null, 1) + "\n",
+  );
+  Deno.writeTextFileSync(md, markdown(sorted));
+  Deno.writeTextFileSync(
+    chart,
+    svg(
+      Object.values(sorted).flatMap((result) => result.rows),
+      `areas: ${
+        Object.keys(sorted).join(", ")
+      } — see latest.md for each one's conditions`,
+    ),
+  );
   return [md.pathname, chart.pathname];
 }
 

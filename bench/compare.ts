@@ -18,6 +18,7 @@ const modules = [...Deno.readDirSync(new URL(".", import.meta.url))]
   .sort();
 
 const all: Row[] = [];
+const byArea: Record<string, Row[]> = {};
 for (const [i, name] of modules.entries()) {
   // Progress on stderr: a full run takes minutes on a loaded machine.
   const area = name.slice("compare_".length, -3);
@@ -26,6 +27,7 @@ for (const [i, name] of modules.entries()) {
   const module = await import(new URL(name, import.meta.url).href);
   const rows: Row[] = await module.rows();
   all.push(...rows);
+  byArea[area] = rows;
   progress(
     ` ${rows.length} rows in ${
       ((performance.now() - started) / 1000).toFixed(1)
@@ -50,10 +52,5 @@ console.log(
       ? `; missed: ${missed.map((r) => r.name).join(", ")}`
       : ""),
 );
-const written = writeResults(
-  all,
-  `${conditions()} · areas: ${
-    modules.map((name) => name.slice("compare_".length, -3)).join(", ")
-  }`,
-);
+const written = writeResults(byArea, conditions());
 console.log(`Wrote ${written.join(" and ")}`);
