@@ -71,7 +71,7 @@ Deno.test("example: 31 virtual seconds of backoff under FakeTime", async () => {
 });
 
 Deno.test("example: the seed's aiofiles examples in a temp folder", async () => {
-  const { contents, lines, sizes } = await files.main();
+  const { contents, lines, sizes, config } = await files.main();
   assert.equal(contents, "Hello, async world!\nA second line\r\nand a third");
   assert.deepEqual(lines, [
     "Hello, async world!",
@@ -79,6 +79,7 @@ Deno.test("example: the seed's aiofiles examples in a temp folder", async () => 
     "and a third",
   ]);
   assert.deepEqual(sizes, [["file1.txt", 3], ["file2.txt", 11], "NotFound"]);
+  assert.equal(config, '{"version":2}');
 });
 
 Deno.test({

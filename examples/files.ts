@@ -3,7 +3,7 @@
 // (one of them missing: gather returns its error instead of failing).
 // Every read and write here obeys the ambient cancel scope.
 import { gather } from "@aio/std/async";
-import { open, tempDir, writeText } from "@aio/std/io/files";
+import { open, readText, tempDir, writeText } from "@aio/std/io/files";
 import { stopwatch } from "./_log.ts";
 
 /** Runs the seed's aiofiles examples; returns what they read. */
@@ -11,6 +11,7 @@ export async function main(): Promise<{
   contents: string;
   lines: string[];
   sizes: Array<[string, number] | string>;
+  config: string;
 }> {
   const log = stopwatch("aiofiles: open, read, lines, concurrent reads");
   await using dir = await tempDir({ prefix: "aio-example-" });
@@ -64,7 +65,14 @@ export async function main(): Promise<{
         : `${size[0]}: ${size[1]} characters`,
     );
   }
-  return { contents, lines, sizes };
+  // Beyond the seed: replace a file atomically (temp file, fsync, rename,
+  // fsync of the folder) — a crash leaves the old version or the new one.
+  const config = `${dir.path}/config.json`;
+  await writeText(config, '{"version":1}');
+  await writeText(config, '{"version":2}', { atomic: true });
+  const now = await readText(config);
+  log(`config.json replaced atomically: ${now}`);
+  return { contents, lines, sizes, config: now };
 }
 
 if (import.meta.main) await main();
