@@ -777,6 +777,7 @@ export class Connection implements AsyncDisposable {
   #pendingCloses: string[] = [];
   #nextName = 0;
   #lastSql: string | undefined = undefined;
+  #closesInWriter = 0;
   #txDepth = 0;
   #onNotification: ((n: Notification) => void) | undefined = undefined;
   #onClose: ((reason: Error) => void) | undefined = undefined;
@@ -915,6 +916,10 @@ export class Connection implements AsyncDisposable {
     }
     this.#inflight.push(job);
     this.#send(bytes);
+    if (this.#closesInWriter > 0) {
+      this.#pendingCloses.splice(0, this.#closesInWriter);
+      this.#closesInWriter = 0;
+    }
     return promise;
   }
 
@@ -1203,9 +1208,13 @@ export class Connection implements AsyncDisposable {
     };
   }
 
+  // Closes of evicted statements ride with the next extended request; they
+  // leave the list only once that request was sent (a refused Bind or a
+  // cancelled wait keeps them); a simple Query leaves them pending.
   #writePendingCloses(w: Writer): void {
-    for (const name of this.#pendingCloses) fe.close(w, "S", name);
-    this.#pendingCloses.length = 0;
+    const closes = this.#pendingCloses;
+    for (let i = 0; i < closes.length; i++) fe.close(w, "S", closes[i]);
+    this.#closesInWriter = closes.length;
   }
 
   // Parses and describes `sql` as statement `name` ("" for unnamed).
@@ -1260,7 +1269,16 @@ export class Connection implements AsyncDisposable {
     }
     const size = this.#o.statementCacheSize;
     if (size === 0) return await this.#prepare(sql, "", options);
-    const stmt = await this.#prepare(sql, `aio_${this.#nextName++}`, options);
+    const name = `aio_${this.#nextName++}`;
+    let stmt: Statement;
+    try {
+      stmt = await this.#prepare(sql, name, options);
+    } catch (error) {
+      // Cancelled after the Parse went through, the statement may exist:
+      // close it with the next request (closing a missing one is no error).
+      this.#pendingCloses.push(name);
+      throw error;
+    }
     while (cache.size >= size) {
       const oldest = cache.keys().next().value as string;
       this.#pendingCloses.push(cache.get(oldest)!.name);
@@ -1342,11 +1360,12 @@ export class Connection implements AsyncDisposable {
       for (let attempt = 0;; attempt++) {
         const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
         const w = this.#w;
+        this.#writePendingCloses(w);
         try {
-          this.#writePendingCloses(w);
           this.#bind(w, stmt, args, method);
         } catch (error) {
           w.discard();
+          this.#closesInWriter = 0;
           throw error;
         }
         fe.execute(w);
@@ -1491,7 +1510,6 @@ export class Connection implements AsyncDisposable {
       if (entered !== undefined) await entered;
       try {
         const w = this.#w;
-        this.#writePendingCloses(w);
         fe.query(w, sql);
         const job = new Job(this, Kind.Simple, sql);
         try {
@@ -1515,11 +1533,12 @@ export class Connection implements AsyncDisposable {
     try {
       const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
       const w = this.#w;
+      this.#writePendingCloses(w);
       try {
-        this.#writePendingCloses(w);
         this.#bind(w, stmt, args, "execute");
       } catch (error) {
         w.discard();
+        this.#closesInWriter = 0;
         throw error;
       }
       fe.execute(w);
@@ -1561,14 +1580,15 @@ export class Connection implements AsyncDisposable {
       try {
         const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
         const w = this.#w;
+        this.#writePendingCloses(w);
         try {
-          this.#writePendingCloses(w);
           for (const args of argsList) {
             this.#bind(w, stmt, args, "executemany");
             fe.execute(w);
           }
         } catch (error) {
           w.discard();
+          this.#closesInWriter = 0;
           throw error;
         }
         fe.sync(w);
@@ -1627,11 +1647,12 @@ export class Connection implements AsyncDisposable {
         );
       }
       const w = this.#w;
+      this.#writePendingCloses(w);
       try {
-        this.#writePendingCloses(w);
         this.#bind(w, stmt, args, "run the prepared statement");
       } catch (error) {
         w.discard();
+        this.#closesInWriter = 0;
         throw error;
       }
       fe.execute(w);

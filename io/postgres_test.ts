@@ -493,6 +493,18 @@ test("prepare() makes a named statement; the LRU cache evicts and re-prepares", 
   assert.equal(await count(), before);
 });
 
+test("an evicted statement is closed on the server even when the next Bind is refused", async () => {
+  await using conn = await open({ statementCacheSize: 1 });
+  await using count = await conn.prepare(
+    "SELECT count(*)::int FROM pg_prepared_statements WHERE name ~ '^aio_[0-9]+$'",
+  );
+  await conn.fetchval("SELECT 1");
+  assert.equal(await count.fetchval(), 1);
+  // A miss evicts "SELECT 1"; its Bind is refused before anything is sent.
+  await assert.rejects(conn.fetchval("SELECT $1::int", ["bad"]), TypeError);
+  assert.equal(await count.fetchval(), 1); // the Close went with this one
+});
+
 test("a cached plan whose result type changed is re-prepared once (0A000)", async () => {
   await using conn = await open();
   await conn.execute("CREATE TEMP TABLE shape (a int)");
