@@ -1,7 +1,9 @@
 // map(): p-map / @std's pooledMap, structured: the calls are tasks of one
 // TaskGroup, so none outlives the map and a failure cancels the rest.
 import { isCancellation, type SignalOptions, suspend } from "./cancel_scope.ts";
+import type { Task } from "./task.ts";
 import { ExceptionGroup, TaskGroup } from "./task_group.ts";
+import { TaskSet } from "./task_set.ts";
 
 /** Options for {@linkcode map}. */
 export interface MapOptions extends SignalOptions {
@@ -121,31 +123,10 @@ export async function map<T, R>(
   fn: (item: T, index: number, signal: AbortSignal) => R | PromiseLike<R>,
   options?: MapOptions,
 ): Promise<R[]> {
-  if (typeof fn !== "function") {
-    throw new TypeError(
-      `Cannot map: 'fn' must be a function, got ${typeof fn}`,
-    );
-  }
-  const concurrency = options?.concurrency ?? Infinity;
-  if (
-    typeof concurrency !== "number" ||
-    !(concurrency === Infinity || (Number.isInteger(concurrency) &&
-      concurrency >= 1))
-  ) {
-    throw new RangeError(
-      `Cannot map: 'concurrency' must be an integer >= 1 or Infinity, got ${
-        String(concurrency)
-      }`,
-    );
-  }
+  const concurrency = checkOptions(fn, options);
   const ordered = options?.ordered ?? true;
   const keepGoing = options?.keepGoing ?? false;
   const signal = options?.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `Cannot map: 'signal' must be an AbortSignal, got ${typeof signal}`,
-    );
-  }
   const source = sourceOf(items);
 
   const results: R[] = [];
@@ -233,4 +214,222 @@ export async function map<T, R>(
     );
   }
   return results;
+}
+
+/** Options for {@linkcode pooledMap}. */
+export type PooledMapOptions = MapOptions;
+
+/**
+ * Like {@linkcode map}, but yields the results as an async iterable instead
+ * of collecting them — @std's `pooledMap`, p-map's `pMapIterable`, made
+ * structured: the calls are tasks owned by the iteration, at most
+ * `concurrency` run while the consumer works on a result (no more items are
+ * pulled until it asks for the next), and leaving the loop (`break`, an
+ * error, the consumer's cancellation) cancels and awaits the calls still
+ * running before the loop statement ends. The results come in the order of
+ * the items, or as they finish with `ordered: false`. The first failure is
+ * thrown by the iteration (after cancelling the rest); with `keepGoing`,
+ * every success is yielded and an {@linkcode ExceptionGroup} of the failures
+ * is thrown at the end.
+ *
+ * @example Process a stream of items, three at a time, as they finish
+ * ```ts
+ * import { pooledMap, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * const seen: number[] = [];
+ * for await (
+ *   const n of pooledMap([30, 10, 20], async (ms) => {
+ *     await sleep(ms);
+ *     return ms;
+ *   }, { concurrency: 3, ordered: false })
+ * ) {
+ *   seen.push(n);
+ * }
+ * assert.deepEqual(seen, [10, 20, 30]);
+ * ```
+ *
+ * @example Leaving the loop cancels what still runs
+ * ```ts
+ * import { CancelledError, pooledMap, sleep } from "@aio/std/async";
+ * import assert from "node:assert/strict";
+ *
+ * let cancelled = 0;
+ * for await (
+ *   const n of pooledMap([1, 2, 3, 4], async (n) => {
+ *     try {
+ *       await sleep(n === 1 ? 1 : 60_000);
+ *     } catch (error) {
+ *       if (error instanceof CancelledError) cancelled++;
+ *       throw error;
+ *     }
+ *     return n;
+ *   }, { concurrency: 2 })
+ * ) {
+ *   assert.equal(n, 1);
+ *   break;
+ * }
+ * assert.equal(cancelled, 2); // items 2 and 3; item 4 was never pulled
+ * ```
+ *
+ * @typeParam T The items' type.
+ * @typeParam R What `fn` returns or resolves to.
+ * @param items The items: an iterable or an async iterable.
+ * @param fn Maps one item; it receives the item, its index and the signal of
+ * its task.
+ * @param options Concurrency, order, failure mode and cancellation.
+ * @returns An async iterable of the results.
+ */
+export function pooledMap<T, R>(
+  items: Iterable<T> | AsyncIterable<T>,
+  fn: (item: T, index: number, signal: AbortSignal) => R | PromiseLike<R>,
+  options?: PooledMapOptions,
+): AsyncIterableIterator<R> {
+  // Checked at once, thrown by the first next(): an async generator cannot
+  // throw when called.
+  let error: unknown;
+  let concurrency = Infinity;
+  let source: Source<T> | undefined;
+  try {
+    concurrency = checkOptions(fn, options);
+    source = sourceOf(items);
+  } catch (e) {
+    error = e;
+  }
+  return pooled(source, fn, options, concurrency, error);
+}
+
+function checkOptions(fn: unknown, options?: MapOptions): number {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot map: 'fn' must be a function, got ${typeof fn}`,
+    );
+  }
+  const concurrency = options?.concurrency ?? Infinity;
+  if (
+    typeof concurrency !== "number" ||
+    !(concurrency === Infinity || (Number.isInteger(concurrency) &&
+      concurrency >= 1))
+  ) {
+    throw new RangeError(
+      `Cannot map: 'concurrency' must be an integer >= 1 or Infinity, got ${
+        String(concurrency)
+      }`,
+    );
+  }
+  const signal = options?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `Cannot map: 'signal' must be an AbortSignal, got ${typeof signal}`,
+    );
+  }
+  return concurrency;
+}
+
+async function* pooled<T, R>(
+  source: Source<T> | undefined,
+  fn: (item: T, index: number, signal: AbortSignal) => R | PromiseLike<R>,
+  options: MapOptions | undefined,
+  concurrency: number,
+  error: unknown,
+): AsyncGenerator<R> {
+  if (source === undefined) throw error;
+  const ordered = options?.ordered ?? true;
+  const keepGoing = options?.keepGoing ?? false;
+  const signal = options?.signal;
+  // The tasks' owner, made here, in the consumer's context: leaving the
+  // loop disposes of it, which cancels and awaits what still runs.
+  await using tasks = new TaskSet({ onError: () => {} });
+  const inflight: Task<R>[] = [];
+  const finished: Task<R>[] = [];
+  const failures: { index: number; error: unknown }[] = [];
+  const indexes = new Map<Task<R>, number>();
+  let wake: (() => void) | undefined;
+  const onDone = (task: Task<R>) => {
+    finished.push(task);
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const someFinished = (resolve: () => void) => {
+    wake = resolve;
+    return () => {
+      wake = undefined;
+    };
+  };
+  let exhausted = false;
+  let index = 0;
+  // A result is yielded after the slot it freed is refilled, so that
+  // `concurrency` calls go on while the consumer works on it.
+  let ready = false;
+  let value: R | undefined;
+  try {
+    while (true) {
+      while (!exhausted && inflight.length < concurrency) {
+        if (signal?.aborted) throw signal.reason;
+        let next: IteratorResult<T>;
+        try {
+          next = source.sync ? source.it.next() : await source.it.next();
+        } catch (error) {
+          exhausted = true; // a broken source is not asked to clean up
+          throw error;
+        }
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        const item = next.value;
+        const i = index++;
+        const task = tasks.createTask(
+          (taskSignal) => fn(item, i, taskSignal),
+          signal === undefined ? undefined : { signal },
+        );
+        indexes.set(task, i);
+        inflight.push(task);
+        if (!ordered) task.addDoneCallback(onDone);
+      }
+      if (ready) {
+        ready = false;
+        const result = value as R;
+        value = undefined;
+        yield result;
+        continue;
+      }
+      if (inflight.length === 0) break;
+      let task: Task<R>;
+      if (ordered) {
+        task = inflight.shift()!;
+      } else {
+        while (finished.length === 0) await suspend<void>(someFinished);
+        task = finished.shift()!;
+        inflight.splice(inflight.indexOf(task), 1);
+      }
+      try {
+        value = await task;
+        ready = true;
+      } catch (error) {
+        if (!keepGoing || isCancellation(error)) throw error;
+        failures.push({ index: indexes.get(task)!, error });
+      } finally {
+        indexes.delete(task);
+      }
+    }
+  } finally {
+    if (!exhausted) {
+      try {
+        await source.it.return?.();
+      } catch {
+        // The error that stopped the iteration is the one to report.
+      }
+    }
+  }
+  if (failures.length > 0) {
+    failures.sort((a, b) => a.index - b.index);
+    throw new ExceptionGroup(
+      `Cannot map every item: ${failures.length} call${
+        failures.length === 1 ? "" : "s"
+      } failed (items ${failures.map((f) => f.index).join(", ")})`,
+      failures.map((f) => f.error),
+    );
+  }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FakeTime } from "../testing/fake_time.ts";
 import { CancelledError } from "./cancel_scope.ts";
-import { map } from "./map.ts";
+import { map, pooledMap } from "./map.ts";
 import { sleep } from "./sleep.ts";
 import { createTask } from "./task.ts";
 import { ExceptionGroup } from "./task_group.ts";
@@ -212,4 +212,125 @@ Deno.test("map() rejects bad arguments without calling fn", async (t) => {
       await assert.rejects(call(), message);
     });
   }
+});
+
+Deno.test("pooledMap() yields the results in the order of the items", async () => {
+  using _time = new FakeTime({ start: 0, autoAdvance: true });
+  const seen: number[] = [];
+  for await (
+    const n of pooledMap([30, 10, 20], async (ms) => {
+      await sleep(ms);
+      return ms;
+    }, { concurrency: 2 })
+  ) seen.push(n);
+  assert.deepEqual(seen, [30, 10, 20]);
+});
+
+Deno.test("pooledMap() with ordered false yields the results as they finish", async () => {
+  using time = new FakeTime({ start: 0, autoAdvance: true });
+  const seen: [number, number][] = [];
+  for await (
+    const n of pooledMap([30, 10, 20], async (ms) => {
+      await sleep(ms);
+      return ms;
+    }, { ordered: false })
+  ) seen.push([n, time.now]);
+  assert.deepEqual(seen, [[10, 10], [20, 20], [30, 30]]);
+});
+
+Deno.test("pooledMap() runs at most `concurrency` calls while a slow consumer holds a result", async () => {
+  using _time = new FakeTime({ start: 0, autoAdvance: true });
+  let started = 0;
+  let consumed = 0;
+  let most = 0;
+  for await (
+    const _ of pooledMap(Array.from({ length: 20 }, (_, i) => i), (n) => {
+      started++;
+      most = Math.max(most, started - consumed);
+      return n;
+    }, { concurrency: 3 })
+  ) {
+    consumed++;
+    await sleep(100); // the consumer is the bottleneck
+  }
+  assert.equal(consumed, 20);
+  // `concurrency` calls, and the result the consumer holds.
+  assert.ok(most <= 4, `${most} calls ran ahead`);
+});
+
+Deno.test("pooledMap() left with break cancels and awaits the calls still running, and closes the source", async () => {
+  using _time = new FakeTime({ start: 0, autoAdvance: true });
+  const ended: string[] = [];
+  let closed = false;
+  function* items() {
+    try {
+      yield* [1, 2, 3, 4, 5];
+    } finally {
+      closed = true;
+    }
+  }
+  for await (
+    const n of pooledMap(items(), async (n) => {
+      try {
+        await sleep(n === 1 ? 10 : 60_000);
+        return n;
+      } catch (error) {
+        ended.push(error instanceof CancelledError ? `${n} cancelled` : "?");
+        throw error;
+      }
+    }, { concurrency: 3 })
+  ) {
+    assert.equal(n, 1);
+    break;
+  }
+  // Cancelled and settled before the loop statement ended.
+  assert.deepEqual(ended.sort(), ["2 cancelled", "3 cancelled", "4 cancelled"]);
+  assert.equal(closed, true);
+});
+
+Deno.test("pooledMap() throws the first failure and cancels the rest", async () => {
+  using _time = new FakeTime({ start: 0, autoAdvance: true });
+  let cancelled = 0;
+  const seen: number[] = [];
+  await assert.rejects(async () => {
+    for await (
+      const n of pooledMap([1, 2, 3], async (n) => {
+        try {
+          await sleep(n * 10);
+        } catch (error) {
+          if (error instanceof CancelledError) cancelled++;
+          throw error;
+        }
+        if (n === 2) throw new Error("two");
+        return n;
+      })
+    ) seen.push(n);
+  }, /two/);
+  assert.deepEqual(seen, [1]);
+  assert.equal(cancelled, 1);
+});
+
+Deno.test("pooledMap() with keepGoing yields every success, then throws an ExceptionGroup of the failures", async () => {
+  const seen: number[] = [];
+  const error = await (async () => {
+    for await (
+      const n of pooledMap([1, 2, 3, 4], (n) => {
+        if (n % 2 === 0) throw new Error(`#${n}`);
+        return n;
+      }, { keepGoing: true, concurrency: 2 })
+    ) seen.push(n);
+  })().catch((e) => e);
+  assert.deepEqual(seen, [1, 3]);
+  assert.ok(error instanceof ExceptionGroup);
+  assert.deepEqual(error.errors.map((e) => (e as Error).message), [
+    "#2",
+    "#4",
+  ]);
+});
+
+Deno.test("pooledMap() rejects bad arguments from the first next()", async () => {
+  const it = pooledMap([1], () => 1, { concurrency: -1 });
+  await assert.rejects(it.next(), /'concurrency'.*got -1/);
+  // @ts-expect-error: checked at run time too
+  await assert.rejects(pooledMap(null, () => 1).next(), /'items'.*got null/);
 });
