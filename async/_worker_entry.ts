@@ -1,11 +1,7 @@
 // The Web Worker side of a WorkerPool (isolation "worker"): runs the tasks
 // the host posts. Errors are serialised here because Deno's ErrorEvent.error
 // is null on the host's side.
-import {
-  createRunner,
-  type Fatal,
-  serializeError,
-} from "./_worker_protocol.ts";
+import { createRunner, serializeError } from "./_worker_protocol.ts";
 
 interface WorkerScope {
   postMessage(message: unknown, transfer: Transferable[]): void;
@@ -15,13 +11,13 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const post = (message: unknown, transfer: Transferable[]) =>
   scope.postMessage(message, transfer);
-const handle = createRunner(post);
-scope.onmessage = (event) => handle(event.data);
+const runner = createRunner(post);
+scope.onmessage = (event) => runner.handle(event.data);
 
 // An uncaught error or rejection ends the worker: the host rejects what it
 // had sent and starts a fresh one.
 const fatal = (error: unknown) => {
-  post({ fatal: "uncaught", error: serializeError(error) } satisfies Fatal, []);
+  runner.fatal({ fatal: "uncaught", error: serializeError(error) });
 };
 scope.addEventListener("error", (event) => {
   event.preventDefault();
@@ -35,6 +31,6 @@ scope.addEventListener("unhandledrejection", (event) => {
 // Deno.exit() in a Web Worker ends the worker silently: say so first.
 const exit = Deno.exit;
 Deno.exit = (code?: number): never => {
-  post({ fatal: "exit", code: code ?? Deno.exitCode } satisfies Fatal, []);
+  runner.fatal({ fatal: "exit", code: code ?? Deno.exitCode });
   return exit(code);
 };

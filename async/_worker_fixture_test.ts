@@ -89,3 +89,8 @@ export function roundTrip(buffer: ArrayBuffer): Transfer<ArrayBuffer> {
 export function readEnv(name: string): string | undefined {
   return Deno.env.get(name);
 }
+
+/** Returns what cannot be structured-cloned. */
+export function makeFunction(): () => number {
+  return () => 1;
+}

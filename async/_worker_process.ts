@@ -7,7 +7,6 @@ import v8 from "node:v8";
 import {
   createRunner,
   encodeFrame,
-  type Fatal,
   FrameDecoder,
   serializeError,
 } from "./_worker_protocol.ts";
@@ -18,9 +17,11 @@ import {
  * read permission is needed and a load failure is reported as an error).
  *
  * @param load Imports the worker module; `undefined` in function mode.
+ * @param tag The key that marks the pool's control messages.
  */
 export async function serve(
   load: (() => Promise<Record<string, unknown>>) | undefined,
+  tag: string,
 ): Promise<void> {
   for (const name of ["log", "info", "debug", "dir", "table"] as const) {
     // deno-lint-ignore no-explicit-any
@@ -34,8 +35,9 @@ export async function serve(
       written += stdout.writeSync(frame.subarray(written));
     }
   };
+  const runner = createRunner(post);
   const fatal = (error: unknown) => {
-    post({ fatal: "uncaught", error: serializeError(error) } satisfies Fatal);
+    runner.fatal({ fatal: "uncaught", error: serializeError(error) });
     Deno.exit(70);
   };
   globalThis.addEventListener("error", (event) => {
@@ -46,20 +48,21 @@ export async function serve(
     event.preventDefault();
     fatal(event.reason);
   });
-  const handle = createRunner(post);
-  if (load === undefined) handle({ module: null });
+  if (load === undefined) runner.handle({ module: null, tag });
   else {
     try {
-      const mod = await load();
-      handle({ module: null, exports: mod });
+      runner.handle({ module: null, tag, exports: await load() });
     } catch (error) {
-      post({ fatal: "load", error: serializeError(error) } satisfies Fatal);
+      runner.handle({ module: null, tag });
+      runner.fatal({ fatal: "load", error: serializeError(error) });
       Deno.exit(1);
     }
   }
   const decoder = new FrameDecoder();
   for await (const chunk of Deno.stdin.readable) {
-    for (const body of decoder.push(chunk)) handle(v8.deserialize(body));
+    for (const body of decoder.push(chunk)) {
+      runner.handle(v8.deserialize(body));
+    }
   }
   // stdin closed: the host closed the pool (or is gone).
 }

@@ -3,23 +3,33 @@
 // (de)serialisation and the task runner. Pure: no Deno API, no I/O — each
 // side hands in its own `post`.
 //
-// Host → worker: first an `Init`, then batches, flat arrays of
-//   [id, name, args, id, name, args, …] (`name` is a function's source in
-//   function mode). One array per batch keeps the per-message cost (~10 µs)
-//   off every tiny task.
-// Worker → host: flat arrays of results [id, status, value, …], or a `Fatal`
-//   object when the worker cannot go on (its module failed to load, an
-//   uncaught error, `Deno.exit()`).
+// Messages are as small as they can be, because a message costs more than
+// a tiny task (structured clone of an array or object costs ~10 µs more
+// than of a number in Deno): a worker runs what it is sent in order, so
+// results need no ids; a control message is an object with the pool's `tag`
+// (a random key no user value has) as a key.
+//
+// Host → worker: an `Init`; then, for each task sent alone, its one argument
+//   as is (the function is the one last selected with { [tag]: "fn", name },
+//   sent only when it changes), or { [tag]: "call", args } for another
+//   number of arguments; several queued tasks go as one
+//   { [tag]: "batch", tasks: [name, args, name, args, …] }.
+// Worker → host: a task's result as is; { [tag]: "threw", error } when it
+//   threw; for a batch, one array [status, value, status, value, …];
+//   { [tag]: "fatal", … } when the worker cannot go on (its module failed to
+//   load, an uncaught error, `Deno.exit()`).
 
 /** The first message a worker gets: which module to serve. */
 export interface Init {
   /** The module's URL, or `null` in function mode (names are sources). */
   module: string | null;
+  /** The key that marks control messages. */
+  tag: string;
   /** The module's exports, when the entry imported it already. */
   exports?: Record<string, unknown>;
 }
 
-/** Why a worker stops: sent instead of results. */
+/** Why a worker stops. */
 export interface Fatal {
   fatal: "load" | "uncaught" | "exit";
   error?: SerializedError;
@@ -233,22 +243,74 @@ function define(target: object, key: string, value: unknown): void {
 /** What a worker entry hands the runner to talk to its host. */
 export type Post = (message: unknown, transfer: Transferable[]) => void;
 
-type Lookup = (name: string) => (...args: unknown[]) => unknown;
+type Fn = (...args: unknown[]) => unknown;
+type Lookup = (name: string) => Fn;
+
+/** The runner of one worker: feed it messages; report fatal ends through it. */
+export interface Runner {
+  /** Handles one message from the host (the `Init` first). */
+  handle(message: unknown): void;
+  /** Tells the host this worker cannot go on. */
+  fatal(reason: Fatal): void;
+}
 
 /**
- * The worker side: feeds messages from the host in order (the `Init` first)
- * and posts results. Returns the function to call with each message.
+ * The worker side: runs the host's messages in order, one task at a time
+ * (like calls on one thread; a batch of synchronous tasks runs without an
+ * await), and posts each result.
  */
-export function createRunner(post: Post): (message: unknown) => void {
-  let started = false;
+export function createRunner(post: Post): Runner {
+  let tag: string | undefined;
   let lookup: Lookup | undefined;
-  // Batches run one after another, like calls on one thread; a batch whose
-  // tasks are all synchronous runs without a single await.
-  const pending: unknown[][] = [];
+  let current: unknown = undefined; // the "fn" last selected
+  const pending: unknown[] = [];
   let busy = false;
+  const fatal = (reason: Fatal) => {
+    post({ [tag ?? ""]: "fatal", ...reason }, []);
+  };
+  const threw = (error: unknown) => {
+    post({ [tag!]: "threw", error: serializeError(error) }, []);
+  };
+  const resolve = (name: unknown): Fn =>
+    typeof name === "string" ? lookup!(name) : compile((name as string[])[0]);
+  const single = (args: unknown[]): Promise<void> | undefined => {
+    let value: unknown;
+    try {
+      value = resolve(current)(...args);
+    } catch (error) {
+      threw(error);
+      return;
+    }
+    if (isThenable(value)) {
+      return Promise.resolve(value).then((v) => sendOne(v), threw);
+    }
+    sendOne(value);
+  };
+  const sendOne = (value: unknown) => {
+    try {
+      if (isTransfer(value)) post(value.value, value.transfer);
+      else post(value, []);
+    } catch (error) {
+      threw(uncloneable(error));
+    }
+  };
+  const run = (message: unknown): Promise<void> | undefined => {
+    if (typeof message === "object" && message !== null) {
+      const kind = (message as Record<string, unknown>)[tag!];
+      if (kind === "fn") {
+        current = (message as { name: unknown }).name;
+        return;
+      }
+      if (kind === "call") return single((message as { args: unknown[] }).args);
+      if (kind === "batch") {
+        return runBatch(resolve, (message as { tasks: unknown[] }).tasks, post);
+      }
+    }
+    return single([message]);
+  };
   const drain = (): void => {
     while (!busy && lookup !== undefined && pending.length > 0) {
-      const running = runBatch(lookup, pending.shift()!, post);
+      const running = run(pending.shift());
       if (running !== undefined) {
         busy = true;
         running.then(() => {
@@ -258,25 +320,45 @@ export function createRunner(post: Post): (message: unknown) => void {
       }
     }
   };
-  return (message) => {
-    if (!started) {
-      started = true;
-      const loaded = load(message as Init, post);
-      if (typeof loaded === "function") lookup = loaded;
-      else {
-        loaded.then((fn) => {
-          lookup = fn;
-          drain();
-        });
+  return {
+    fatal,
+    handle(message) {
+      if (tag === undefined) {
+        const init = message as Init;
+        tag = init.tag;
+        const loaded = load(init, fatal);
+        if (typeof loaded === "function") lookup = loaded;
+        else {
+          loaded.then((fn) => {
+            lookup = fn;
+            drain();
+          });
+        }
+        return;
       }
-      return;
-    }
-    pending.push(message as unknown[]);
-    drain();
+      pending.push(message);
+      drain();
+    },
   };
 }
 
-function load(init: Init, post: Post): Lookup | Promise<Lookup> {
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+function uncloneable(error: unknown): TypeError {
+  return new TypeError(
+    `Cannot return a worker task's result: it cannot be structured-cloned (${
+      (error as Error)?.message ?? error
+    })`,
+  );
+}
+
+function load(
+  init: Init,
+  fatal: (reason: Fatal) => void,
+): Lookup | Promise<Lookup> {
   const { module, exports } = init;
   if (exports !== undefined) return exported(exports, module);
   if (module === null) {
@@ -289,7 +371,7 @@ function load(init: Init, post: Post): Lookup | Promise<Lookup> {
   return import(module).then(
     (mod: Record<string, unknown>) => exported(mod, module),
     (error) => {
-      post({ fatal: "load", error: serializeError(error) } satisfies Fatal, []);
+      fatal({ fatal: "load", error: serializeError(error) });
       // Never settles: the host terminates this worker.
       return new Promise<Lookup>(() => {});
     },
@@ -311,72 +393,61 @@ function exported(mod: Record<string, unknown>, module: string | null): Lookup {
         })`,
       );
     }
-    return fn as (...args: unknown[]) => unknown;
+    return fn as Fn;
   };
 }
 
 // exec(): a task's name is [source], compiled once.
-const compiled = new Map<string, (...args: unknown[]) => unknown>();
-function compile(source: string): (...args: unknown[]) => unknown {
-  const cache = compiled;
-  {
-    let fn = cache.get(source);
-    if (fn === undefined) {
-      fn = new Function(`return (${source}\n);`)() as (
-        ...args: unknown[]
-      ) => unknown;
-      if (typeof fn !== "function") {
-        throw new TypeError(
-          `Cannot run a function in a worker: its source is not a function expression, got ${typeof fn}`,
-        );
-      }
-      if (cache.size >= 256) cache.clear();
-      cache.set(source, fn);
+const compiled = new Map<string, Fn>();
+function compile(source: string): Fn {
+  let fn = compiled.get(source);
+  if (fn === undefined) {
+    fn = new Function(`return (${source}\n);`)() as Fn;
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot run a function in a worker: its source is not a function expression, got ${typeof fn}`,
+      );
     }
-    return fn;
+    if (compiled.size >= 256) compiled.clear();
+    compiled.set(source, fn);
   }
+  return fn;
 }
 
+// A batch: tasks [name, args, …] in, results [status, value, …] out, in one
+// message each way.
 function runBatch(
-  lookup: Lookup,
-  batch: unknown[],
+  resolve: (name: unknown) => Fn,
+  tasks: unknown[],
   post: Post,
 ): Promise<void> | undefined {
   const out: unknown[] = [];
   const transfer: Transferable[] = [];
   let i = 0;
   const step = (): Promise<void> | undefined => {
-    for (; i < batch.length; i += 3) {
-      const id = batch[i];
+    for (; i < tasks.length; i += 2) {
       let value: unknown;
       try {
-        const name = batch[i + 1];
-        const fn = typeof name === "string"
-          ? lookup(name)
-          : compile((name as string[])[0]);
-        value = fn(...(batch[i + 2] as unknown[]));
+        value = resolve(tasks[i])(...(tasks[i + 1] as unknown[]));
       } catch (error) {
-        out.push(id, THREW, serializeError(error));
+        out.push(THREW, serializeError(error));
         continue;
       }
-      if (
-        typeof value === "object" && value !== null &&
-        typeof (value as PromiseLike<unknown>).then === "function"
-      ) {
+      if (isThenable(value)) {
         // An async task: finish it, then go on with the rest of the batch.
-        i += 3;
+        i += 2;
         return Promise.resolve(value).then(
           (v) => {
-            push(out, transfer, id, v);
+            push(out, transfer, v);
             return step();
           },
           (error) => {
-            out.push(id, THREW, serializeError(error));
+            out.push(THREW, serializeError(error));
             return step();
           },
         );
       }
-      push(out, transfer, id, value);
+      push(out, transfer, value);
     }
     send(out, transfer, post);
     return undefined;
@@ -384,17 +455,12 @@ function runBatch(
   return step();
 }
 
-function push(
-  out: unknown[],
-  transfer: Transferable[],
-  id: unknown,
-  value: unknown,
-): void {
+function push(out: unknown[], transfer: Transferable[], value: unknown): void {
   if (isTransfer(value)) {
     for (const t of value.transfer) transfer.push(t);
     value = value.value;
   }
-  out.push(id, OK, value);
+  out.push(OK, value);
 }
 
 function send(out: unknown[], transfer: Transferable[], post: Post): void {
@@ -402,40 +468,21 @@ function send(out: unknown[], transfer: Transferable[], post: Post): void {
     post(out, transfer);
     return;
   } catch {
-    // Some value does not clone: send the results one by one, so that only
-    // the tasks whose results do not clone fail.
+    // Some result does not clone: only its task fails.
   }
-  for (let i = 0; i < out.length; i += 3) {
-    const one = [out[i], out[i + 1], out[i + 2]];
+  for (let i = 0; i < out.length; i += 2) {
     try {
-      post(one, transfer.filter((t) => contains(one[2], t)));
+      structuredClone(out[i + 1]);
     } catch (error) {
-      post([
-        out[i],
-        THREW,
-        serializeError(
-          new TypeError(
-            `Cannot return a worker task's result: it cannot be structured-cloned (${
-              (error as Error)?.message ?? error
-            })`,
-          ),
-        ),
-      ], []);
+      out[i] = THREW;
+      out[i + 1] = serializeError(uncloneable(error));
     }
   }
-}
-
-// Whether a transferable belongs to a result (shallow: the value or its
-// buffer), for the rare one-by-one resend.
-function contains(value: unknown, t: Transferable): boolean {
-  if (value === t) return true;
-  if (ArrayBuffer.isView(value)) return value.buffer === t;
-  if (typeof value === "object" && value !== null) {
-    return Object.values(value).some((v) =>
-      v === t || (ArrayBuffer.isView(v) && v.buffer === t)
-    );
+  try {
+    post(out, transfer);
+  } catch {
+    post(out, []); // a transfer list that did not match: copy instead
   }
-  return false;
 }
 
 /** A frame of the process transport: a 4-byte little-endian length, then `body`. */

@@ -25,16 +25,16 @@ export interface WorkerPermissions {
 
 /** What a worker tells its host. */
 export interface TransportEvents {
-  /** A batch of results. */
-  message(data: unknown[]): void;
+  /** A message of the protocol (a result, a batch of results, a notice). */
+  message(data: unknown): void;
   /** The worker cannot go on (or is gone): everything sent is lost. */
   fatal(reason: Fatal): void;
 }
 
 /** One worker, seen from the host. */
 export interface Transport {
-  /** Sends a batch; throws if a value cannot be cloned. */
-  send(batch: unknown[], transfer: Transferable[]): void;
+  /** Sends a message; throws if a value cannot be cloned. */
+  send(message: unknown, transfer: Transferable[]): void;
   /** Stops the worker at once; resolves once it has really stopped. */
   kill(): Promise<void>;
   /** Lets the worker finish what it was sent, then stop. */
@@ -44,6 +44,7 @@ export interface Transport {
 /** How to start workers: one of these per pool. */
 export interface TransportOptions {
   module: string | null;
+  tag: string;
   permissions: "inherit" | WorkerPermissions | undefined;
   name: string;
   config: string | undefined;
@@ -74,9 +75,7 @@ export function webWorker(
     events.fatal(reason);
   };
   worker.onmessage = (event) => {
-    const data = event.data;
-    if (Array.isArray(data)) events.message(data);
-    else fatal(data as Fatal);
+    if (!dead) events.message(event.data);
   };
   worker.onerror = (event) => {
     // Without preventDefault an error in a worker ends the whole program.
@@ -95,10 +94,10 @@ export function webWorker(
       },
     });
   };
-  worker.postMessage({ module: options.module });
+  worker.postMessage({ module: options.module, tag: options.tag });
   return {
-    send(batch, transfer) {
-      worker.postMessage(batch, transfer);
+    send(message, transfer) {
+      worker.postMessage(message, transfer);
     },
     kill() {
       dead = true;
@@ -218,7 +217,7 @@ export function subprocess(
     : `() => import(${JSON.stringify(options.module)})`;
   const source = `import { serve } from ${
     JSON.stringify(processURL)
-  };\nawait serve(${load});\n`;
+  };\nawait serve(${load}, ${JSON.stringify(options.tag)});\n`;
   const main = `data:application/typescript;base64,${
     btoa(String.fromCharCode(...new TextEncoder().encode(source)))
   }`;
@@ -239,16 +238,12 @@ export function subprocess(
   const writer = child.stdin.getWriter();
   writer.closed.catch(() => {}); // a dead child's pipe: the exit says why
   let dead = false;
-  let fatalReason: Fatal | undefined;
   const reading = (async () => {
     const decoder = new FrameDecoder();
     try {
       for await (const chunk of child.stdout) {
         for (const body of decoder.push(chunk)) {
-          const data = v8.deserialize(body);
-          if (Array.isArray(data)) {
-            if (!dead) events.message(data);
-          } else fatalReason ??= data as Fatal;
+          if (!dead) events.message(v8.deserialize(body));
         }
       }
     } catch {
@@ -275,17 +270,15 @@ export function subprocess(
     if (dead) return;
     dead = true;
     await writer.close().catch(() => {});
-    events.fatal(
-      fatalReason ?? {
-        fatal: "exit",
-        code: s.code,
-        ...(s.signal ? { signal: s.signal } : {}),
-      },
-    );
+    events.fatal({
+      fatal: "exit",
+      code: s.code,
+      ...(s.signal ? { signal: s.signal } : {}),
+    });
   });
   return {
-    send(batch) {
-      const frame = encodeFrame(v8.serialize(batch));
+    send(message) {
+      const frame = encodeFrame(v8.serialize(message));
       writer.write(frame as never).catch(() => {});
     },
     kill() {

@@ -214,17 +214,22 @@ class Job extends Waiter<unknown> {
     readonly label: string,
   ) {
     super();
+    this.key = typeof name === "string" ? name : name[0];
   }
+  // What selects the function in the worker: its name, or its source.
+  readonly key: string;
   protected withdraw(): void | Promise<void> {
     return this.pool[withdraw](this);
   }
 }
 
-/** One worker and what it was sent, in order. */
+/** One worker and what it was sent: one task, or one batch, at a time. */
 interface Slot {
   transport: Transport;
-  jobs: Job[];
-  head: number;
+  unit: Job | Job[] | undefined;
+  // The function the worker has selected (see the protocol), by key.
+  fn: string | undefined;
+  sentAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   idleSince: number;
   alive: boolean;
@@ -284,6 +289,10 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
   #slots = new Set<Slot>();
   #idle: Slot[] = [];
   #nextId = 0;
+  // Marks the protocol's control messages (see _worker_protocol.ts).
+  #tag = `aio:${crypto.randomUUID()}`;
+  // How long a task takes in a worker, on average (ms): sizes batches.
+  #taskMs = 0;
   #pumpScheduled = false;
   #running = 0;
 
@@ -365,6 +374,7 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
     ]);
     this.#transportOptions = {
       module: href,
+      tag: this.#tag,
       permissions,
       name: this.#label,
       config: isolation === "process"
@@ -677,14 +687,15 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
   #spawn(): Slot | undefined {
     const slot: Slot = {
       transport: undefined as unknown as Transport,
-      jobs: [],
-      head: 0,
+      unit: undefined,
+      fn: undefined,
+      sentAt: 0,
       timer: undefined,
       idleSince: 0,
       alive: true,
     };
     const events = {
-      message: (data: unknown[]) => this.#onResults(slot, data),
+      message: (data: unknown) => this.#onMessage(slot, data),
       fatal: (reason: Fatal) => this.#onFatal(slot, reason),
     };
     try {
@@ -716,7 +727,11 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
     const first = this.#shift()!;
     const batch: Job[] = [first];
     if (!first.cancellable) {
+      // Enough tasks to fill about a millisecond of the worker's time (so
+      // the per-message cost vanishes for tiny tasks, and long tasks still
+      // spread over every worker), and no more than this worker's share.
       const limit = Math.min(
+        this.#taskMs > 0 ? Math.max(1, Math.floor(1 / this.#taskMs)) : 8,
         MAX_BATCH,
         Math.ceil((this.#queued + 1) / this.#size),
       );
@@ -726,39 +741,71 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
         batch.push(this.#shift()!);
       }
     }
-    const message: unknown[] = [];
-    let transfer: Transferable[] = [];
-    for (const job of batch) {
-      message.push(job.id, job.name, job.args);
-      if (job.transfer !== undefined) transfer = transfer.concat(job.transfer);
-    }
-    try {
-      slot.transport.send(message, transfer);
-      for (const job of batch) this.#start(slot, job);
-      return;
-    } catch (error) {
-      if (batch.length === 1) {
+    const transport = slot.transport;
+    const tag = this.#tag;
+    slot.sentAt = performance.now();
+    if (batch.length === 1) {
+      try {
+        if (slot.fn !== first.key) {
+          transport.send({ [tag]: "fn", name: first.name }, []);
+          slot.fn = first.key;
+        }
+        const args = first.args;
+        transport.send(
+          args.length === 1 ? args[0] : { [tag]: "call", args },
+          first.transfer ?? [],
+        );
+      } catch (error) {
         this.#refuse(first, error);
         this.#idle.push(slot);
         return;
       }
+      this.#start(slot, first);
+      slot.unit = first;
+      return;
     }
-    // A value did not clone: send one by one, so only its task fails.
+    const tasks: unknown[] = [];
+    let transfer: Transferable[] = [];
     for (const job of batch) {
+      tasks.push(job.name, job.args);
+      if (job.transfer !== undefined) transfer = transfer.concat(job.transfer);
+    }
+    try {
+      transport.send({ [tag]: "batch", tasks }, transfer);
+    } catch {
+      // A value did not clone: find which, refuse those, send the rest.
+      const ok: Job[] = [];
+      for (const job of batch) {
+        try {
+          structuredClone(job.args);
+          ok.push(job);
+        } catch (error) {
+          this.#refuse(job, error);
+        }
+      }
+      batch.length = 0;
+      batch.push(...ok);
+      if (batch.length === 0) {
+        this.#idle.push(slot);
+        return;
+      }
+      const rest: unknown[] = [];
+      for (const job of batch) rest.push(job.name, job.args);
       try {
-        slot.transport.send([job.id, job.name, job.args], job.transfer ?? []);
-        this.#start(slot, job);
+        transport.send({ [tag]: "batch", tasks: rest }, transfer);
       } catch (error) {
-        this.#refuse(job, error);
+        for (const job of batch) this.#refuse(job, error);
+        this.#idle.push(slot);
+        return;
       }
     }
-    if (slot.jobs.length === slot.head) this.#idle.push(slot);
+    for (const job of batch) this.#start(slot, job);
+    slot.unit = batch;
   }
 
   #start(slot: Slot, job: Job): void {
     job.state = RUNNING;
     job.slot = slot;
-    slot.jobs.push(job);
     this.#running++;
   }
 
@@ -774,33 +821,65 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
     );
   }
 
-  #onResults(slot: Slot, data: unknown[]): void {
+  #finish(job: Job): void {
+    job.state = DONE;
+    job.slot = undefined;
+    this.#running--;
+  }
+
+  #onMessage(slot: Slot, data: unknown): void {
     if (!slot.alive) return;
-    const jobs = slot.jobs;
-    for (let i = 0; i < data.length; i += 3) {
-      const job = jobs[slot.head];
-      if (job === undefined || job.id !== data[i]) continue; // cannot happen
-      jobs[slot.head++] = undefined as unknown as Job;
-      job.state = DONE;
-      job.slot = undefined;
-      this.#running--;
-      if (data[i + 1] === OK) job.resolve(data[i + 2]);
+    if (typeof data === "object" && data !== null) {
+      const kind = (data as Record<string, unknown>)[this.#tag];
+      if (kind === "fatal") return this.#onFatal(slot, data as Fatal);
+      if (kind === "threw") {
+        const job = slot.unit as Job;
+        this.#finish(job);
+        job.reject(
+          deserializeError(
+            (data as { error: SerializedError }).error,
+            this.#classes,
+          ),
+        );
+        return this.#done(slot, 1);
+      }
+    }
+    const unit = slot.unit;
+    if (unit === undefined) return; // cannot happen
+    if (!Array.isArray(unit)) {
+      this.#finish(unit);
+      unit.resolve(data);
+      return this.#done(slot, 1);
+    }
+    const results = data as unknown[];
+    for (let i = 0; i < unit.length; i++) {
+      const job = unit[i];
+      if (job.state !== RUNNING) continue;
+      this.#finish(job);
+      if (results[2 * i] === OK) job.resolve(results[2 * i + 1]);
       else {
         job.reject(
-          deserializeError(data[i + 2] as SerializedError, this.#classes),
+          deserializeError(
+            results[2 * i + 1] as SerializedError,
+            this.#classes,
+          ),
         );
       }
     }
-    if (slot.head === jobs.length) {
-      jobs.length = 0;
-      slot.head = 0;
-      this.#idle.push(slot);
-      if (this.#queued > 0) this.#pump();
-      else {
-        slot.idleSince = performance.now();
-        if (slot.timer === undefined) this.#armIdle(slot, this.#idleTimeout);
-        if (this.#running === 0) this.#drained?.();
-      }
+    this.#done(slot, unit.length);
+  }
+
+  // The slot's unit is done: learn how long a task takes, go on.
+  #done(slot: Slot, tasks: number): void {
+    slot.unit = undefined;
+    const ms = (performance.now() - slot.sentAt) / tasks;
+    this.#taskMs = this.#taskMs === 0 ? ms : 0.8 * this.#taskMs + 0.2 * ms;
+    this.#idle.push(slot);
+    if (this.#queued > 0) this.#pump();
+    else {
+      slot.idleSince = performance.now();
+      if (slot.timer === undefined) this.#armIdle(slot, this.#idleTimeout);
+      if (this.#running === 0) this.#drained?.();
     }
   }
 
@@ -810,7 +889,7 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
     if (this.#idleTimeout === Infinity || this.#closing) return;
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
-      if (!slot.alive || slot.jobs.length > 0) return;
+      if (!slot.alive || slot.unit !== undefined) return;
       const left = slot.idleSince + this.#idleTimeout - performance.now();
       if (left > 1) return this.#armIdle(slot, left);
       this.#retire(slot, slot.transport.close());
@@ -831,16 +910,14 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
 
   // Rejects what a lost worker had and forgets it.
   #fail(slot: Slot, error: (job: Job) => unknown): void {
-    for (let i = slot.head; i < slot.jobs.length; i++) {
-      const job = slot.jobs[i];
+    const unit = slot.unit;
+    slot.unit = undefined;
+    if (unit === undefined) return;
+    for (const job of Array.isArray(unit) ? unit : [unit]) {
       if (job.state !== RUNNING) continue; // the one being cancelled
-      job.state = DONE;
-      job.slot = undefined;
-      this.#running--;
+      this.#finish(job);
       job.reject(error(job));
     }
-    slot.jobs.length = 0;
-    slot.head = 0;
   }
 
   #onFatal(slot: Slot, reason: Fatal): void {

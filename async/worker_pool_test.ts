@@ -354,3 +354,31 @@ Deno.test("a cancelled task's caller sees the cancellation only once its process
   await assert.rejects(task, CancelledError);
   assert.ok(!children().includes(pid));
 });
+
+Deno.test("values that do not clone fail only their own task, alone or batched", async () => {
+  await using p = new WorkerPool<Work>(work, { size: 1 });
+  await assert.rejects(p.run("makeFunction", []), /structured-cloned/);
+  const results = await Promise.allSettled([
+    p.run("inc", [1]),
+    p.run("makeFunction", []),
+    p.run("echo", [() => 1]),
+    p.run("inc", [2]),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), [
+    "fulfilled",
+    "rejected",
+    "rejected",
+    "fulfilled",
+  ]);
+  assert.equal(await p.run("inc", [3]), 4);
+});
+
+Deno.test("tasks of different functions and arities interleave correctly", async () => {
+  await using p = new WorkerPool<Work>(work, { size: 1 });
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await p.run("inc", [i]), i + 1);
+    assert.equal(await p.run("wait", [0]), "waited");
+    assert.deepEqual(await p.run("echo", [[i]]), [i]);
+    assert.equal(await p.exec((a: number, b: number) => a - b, [i, 1]), i - 1);
+  }
+});
