@@ -38,7 +38,7 @@ export async function main(): Promise<{
   ]);
 
   // rows = await connection.fetch('SELECT * FROM users WHERE age > $1', 18)
-  const rows = await conn.fetch(
+  const rows = await conn.fetch<{ name: string; age: number }>(
     "SELECT name, age FROM users WHERE age > $1 ORDER BY id",
     [18],
   );
@@ -63,7 +63,7 @@ export async function main(): Promise<{
     )}`,
   );
   return {
-    users: rows as { name: string; age: number }[],
+    users: rows,
     timedOut,
     idleAfterCancel: state === "idle",
   };

@@ -1425,13 +1425,14 @@ export class Connection implements AsyncDisposable {
    * @param sql The query, with `$1`, `$2`… placeholders.
    * @param args The values of the placeholders.
    * @param options A signal and a timeout.
+   * @typeParam R The row type you expect (not checked at run time).
    * @returns The rows, as objects keyed by column name.
    */
-  fetch(
+  fetch<R extends Row = Row>(
     sql: string,
     args?: readonly unknown[],
     options?: QueryOptions,
-  ): Promise<Row[]> {
+  ): Promise<R[]> {
     if (typeof sql !== "string") return sqlError("fetch", sql);
     if (args !== undefined && !Array.isArray(args)) {
       return argsError("fetch", args);
@@ -1440,9 +1441,11 @@ export class Connection implements AsyncDisposable {
       return this.#withTimeout(
         options,
         () => this.#query("fetch", sql, args ?? emptyArgs, options),
-      );
+      ) as Promise<R[]>;
     }
-    return this.#query("fetch", sql, args ?? emptyArgs, options);
+    return this.#query("fetch", sql, args ?? emptyArgs, options) as Promise<
+      R[]
+    >;
   }
 
   /**
@@ -1454,12 +1457,12 @@ export class Connection implements AsyncDisposable {
    * @param options A signal and a timeout.
    * @returns The first row or null.
    */
-  async fetchrow(
+  async fetchrow<R extends Row = Row>(
     sql: string,
     args?: readonly unknown[],
     options?: QueryOptions,
-  ): Promise<Row | null> {
-    const rows = await this.fetch(sql, args, options);
+  ): Promise<R | null> {
+    const rows = await this.fetch<R>(sql, args, options);
     return rows.length > 0 ? rows[0] : null;
   }
 
@@ -1974,12 +1977,12 @@ export class Transaction {
    * @param options A signal and a timeout.
    * @returns The rows.
    */
-  fetch(
+  fetch<R extends Row = Row>(
     sql: string,
     args?: readonly unknown[],
     options?: QueryOptions,
-  ): Promise<Row[]> {
-    return this.#conn.fetch(sql, args, options);
+  ): Promise<R[]> {
+    return this.#conn.fetch<R>(sql, args, options);
   }
 
   /**
@@ -1990,12 +1993,12 @@ export class Transaction {
    * @param options A signal and a timeout.
    * @returns The first row or null.
    */
-  fetchrow(
+  fetchrow<R extends Row = Row>(
     sql: string,
     args?: readonly unknown[],
     options?: QueryOptions,
-  ): Promise<Row | null> {
-    return this.#conn.fetchrow(sql, args, options);
+  ): Promise<R | null> {
+    return this.#conn.fetchrow<R>(sql, args, options);
   }
 
   /**
@@ -2106,7 +2109,10 @@ export class PreparedStatement implements AsyncDisposable {
    * @param options A signal and a timeout.
    * @returns The rows.
    */
-  fetch(args?: readonly unknown[], options?: QueryOptions): Promise<Row[]> {
+  fetch<R extends Row = Row>(
+    args?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R[]> {
     if (this.#closed) {
       return Promise.reject(
         new TypeError("Cannot run the prepared statement: it was closed"),
@@ -2118,7 +2124,7 @@ export class PreparedStatement implements AsyncDisposable {
     return this.#conn._timed(
       options,
       () => this.#conn._runPrepared(this.#stmt, args ?? emptyArgs, options),
-    );
+    ) as Promise<R[]>;
   }
 
   /**
@@ -2128,11 +2134,11 @@ export class PreparedStatement implements AsyncDisposable {
    * @param options A signal and a timeout.
    * @returns The first row or null.
    */
-  async fetchrow(
+  async fetchrow<R extends Row = Row>(
     args?: readonly unknown[],
     options?: QueryOptions,
-  ): Promise<Row | null> {
-    const rows = await this.fetch(args, options);
+  ): Promise<R | null> {
+    const rows = await this.fetch<R>(args, options);
     return rows[0] ?? null;
   }
 

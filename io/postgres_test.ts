@@ -535,6 +535,34 @@ test("setTypeCodec() reads and writes a type the user's way", async () => {
     2.5,
   ]);
   assert.equal(await conn.fetchval("SELECT $1::numeric * 2", [0.5]), 1);
+  // A binary codec: point is two float8s.
+  await conn.setTypeCodec("point", {
+    format: "binary",
+    decode: (data) => {
+      const bytes = data as Uint8Array;
+      const view = new DataView(bytes.buffer, bytes.byteOffset);
+      return { x: view.getFloat64(0), y: view.getFloat64(8) };
+    },
+    encode: (value) => {
+      const { x, y } = value as { x: number; y: number };
+      const bytes = new Uint8Array(16);
+      new DataView(bytes.buffer).setFloat64(0, x);
+      new DataView(bytes.buffer).setFloat64(8, y);
+      return bytes;
+    },
+  });
+  assert.deepEqual(await conn.fetchval("SELECT point(1.5, -2)"), {
+    x: 1.5,
+    y: -2,
+  });
+  assert.deepEqual(
+    await conn.fetchval("SELECT $1::point", [{ x: 3, y: 4 }]),
+    { x: 3, y: 4 },
+  );
+  assert.deepEqual(
+    await conn.fetchval("SELECT ARRAY[point(0, 1), NULL]"),
+    [{ x: 0, y: 1 }, null],
+  );
 });
 
 test("a backend terminated under a query fails it with a clear error", async () => {
