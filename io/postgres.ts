@@ -380,8 +380,15 @@ const SSL_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"];
 
 function parseUrl(text: string): ConnectOptions {
   let url: URL;
+  // libpq allows "postgres://user@/db?host=/socket/dir" (no host); the URL
+  // parser does not allow credentials without a host: put one in, drop it.
+  const NO_HOST = "aio-no-host.invalid";
+  const fixed = text.replace(
+    /^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/,
+    `$1${NO_HOST}`,
+  );
   try {
-    url = new URL(text);
+    url = new URL(fixed);
   } catch {
     throw new TypeError(
       "Cannot connect to PostgreSQL: the connection string is not a URL (expected postgres://user:password@host:port/database)",
@@ -393,7 +400,10 @@ function parseUrl(text: string): ConnectOptions {
     );
   }
   const out: ConnectOptions = {};
-  if (url.hostname) out.host = decodeURIComponent(url.hostname);
+  if (url.hostname && url.hostname !== NO_HOST) {
+    // "[::1]" is how a URL spells an IPv6 host; sockets want "::1".
+    out.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
+  }
   if (url.port) out.port = Number(url.port);
   if (url.username) out.user = decodeURIComponent(url.username);
   if (url.password) out.password = decodeURIComponent(url.password);

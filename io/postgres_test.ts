@@ -142,6 +142,39 @@ test("SCRAM-SHA-256 and trust over the Unix socket; a wrong password is named", 
   );
 });
 
+test("connect() URLs: postgresql://, percent-encoding, ?host= for a socket, settings", async () => {
+  await pg!.adminQuery(
+    "SET password_encryption = 'md5'; CREATE ROLE \"u:odd@\" LOGIN PASSWORD 'p@ss:w/rd %'",
+  );
+  {
+    const url = `postgresql://${encodeURIComponent("u:odd@")}:${
+      encodeURIComponent("p@ss:w/rd %")
+    }@${pg!.host}:${
+      pg!.port
+    }/postgres?sslmode=disable&application_name=odd&search_path=pg_catalog`;
+    await using conn = await connect(url);
+    assert.equal(await conn.fetchval("SELECT current_user"), "u:odd@");
+    assert.equal(await conn.fetchval("SHOW application_name"), "odd");
+    assert.equal(await conn.fetchval("SHOW search_path"), "pg_catalog");
+  }
+  {
+    const url = `postgres://aio_admin@/postgres?host=${
+      encodeURIComponent(pg!.socketDir)
+    }&port=${pg!.port}`;
+    await using conn = await connect(url, {
+      serverSettings: { statement_timeout: "1234" },
+    });
+    assert.equal(await conn.fetchval("SHOW statement_timeout"), "1234ms");
+  }
+  await assert.rejects(connect("mysql://x@y/z"), /scheme must be postgres/);
+  await assert.rejects(connect("not a url"), /not a URL/);
+  await assert.rejects(connect({ port: 70000 }), RangeError);
+  await assert.rejects(
+    connect({ sslmode: "sometimes" as "prefer" }),
+    /sslmode must be one of/,
+  );
+});
+
 test("connect() reads the PG* environment variables", async () => {
   const keys = [
     "PGHOST",
