@@ -461,11 +461,18 @@ class RetryableStatus extends HTTPStatusError {
   }
 }
 
-// One attempt's state: its abort controller, its slots and timers. It is
-// "finished" once the body was read to the end, failed, was cancelled or was
-// released; only then are the slots given back.
+// One attempt's state: its abort controller (if it has one), its slots and
+// timers. It is "finished" once the body was read to the end, failed, was
+// cancelled or was released; only then are the slots given back.
+//
+// Deno's fetch costs about twice the CPU with a signal (the request's
+// dependent AbortSignal holds WeakRefs), so an attempt gets an
+// AbortController only when something can cancel it before its headers
+// arrive: the ambient scope, a user's signal, a total or connect timeout.
+// Without one, `abort` is cooperative: it is checked after each await, and a
+// body is stopped by cancelling its reader.
 class Exchange {
-  readonly controller: AbortController = new AbortController();
+  controller: AbortController | undefined = undefined;
   readonly session: SessionCore;
   readonly method: string;
   readonly url: string;
@@ -478,8 +485,11 @@ class Exchange {
   userSignal: AbortSignal | undefined = undefined;
   // Whether a fetch or a body read is pending: close() then waits for it.
   busy = true;
-  body: ReadableStream<Uint8Array> | null = null;
+  raw: Response | undefined = undefined;
+  reader: ReadableStreamDefaultReader<Uint8Array> | undefined = undefined;
   finished = false;
+  aborted = false;
+  reason: unknown = undefined;
 
   constructor(
     session: SessionCore,
@@ -498,7 +508,15 @@ class Exchange {
   }
 
   abort(error: unknown): void {
-    if (!this.finished) this.controller.abort(error);
+    if (this.finished || this.aborted) return;
+    this.aborted = true;
+    this.reason = error;
+    if (this.controller !== undefined) {
+      this.controller.abort(error);
+    } else if (this.reader !== undefined) {
+      // A pending read then ends as `done`; `Body.read` turns it into `error`.
+      this.reader.cancel(error).catch(noop);
+    }
   }
 
   finish(): void {
@@ -518,12 +536,12 @@ class Exchange {
 
   /** Ends an exchange whose body nobody will read: cancels it, then finishes. */
   discard(error?: unknown): Promise<void> {
-    const body = this.body;
     this.abort(
       error ?? new CancelledError("Cancelled: the body was released unread"),
     );
     this.finish();
-    if (body === null || body.locked) return Promise.resolve();
+    const body = this.raw?.body;
+    if (body == null || body.locked) return Promise.resolve();
     return body.cancel().catch(noop);
   }
 }
@@ -536,19 +554,22 @@ interface SessionCore {
 
 type Kind = "text" | "json" | "bytes";
 
-// The body of one response: whole reads through the native fast paths,
-// chunk reads through one reader; each read answers to the cancel scope and
-// signal of whoever calls it.
+// The body of one response: whole reads through the native fast paths when
+// the exchange has an abort controller, otherwise (and for the read timeout)
+// through the exchange's reader, which `abort` can cancel; each read answers
+// to the cancel scope and signal of whoever calls it.
 class Body {
   readonly exchange: Exchange;
   readonly raw: Response;
-  reader: ReadableStreamDefaultReader<Uint8Array> | undefined = undefined;
   used = false;
 
   constructor(exchange: Exchange, raw: Response) {
     this.exchange = exchange;
     this.raw = raw;
   }
+
+  // Whether `resp.body` reads it chunk by chunk.
+  streaming = false;
 
   claim(what: string): Error | undefined {
     if (this.used) {
@@ -566,7 +587,11 @@ class Body {
     const refused = this.claim(`read`);
     if (refused !== undefined) return Promise.reject(refused);
     const exchange = this.exchange;
-    if (exchange.readTimeout !== undefined) return this.#collect(kind, options);
+    if (
+      exchange.controller === undefined || exchange.readTimeout !== undefined
+    ) {
+      return this.#collect(kind, options);
+    }
     const raw = this.raw;
     const signal = options?.signal;
     if (signal === undefined && currentScope() === undefined) {
@@ -597,21 +622,24 @@ class Body {
     );
   }
 
-  // Reads the whole body chunk by chunk (for the read timeout), then decodes.
+  // Reads the whole body chunk by chunk, then decodes it.
   async #collect(
     kind: Kind,
     options: SignalOptions | undefined,
   ): Promise<unknown> {
-    const chunks: Uint8Array[] = [];
+    let first: Uint8Array | undefined;
+    let chunks: Uint8Array[] | undefined;
     let size = 0;
     while (true) {
       const { done, value } = await this.read(options);
       if (done) break;
-      chunks.push(value);
+      if (first === undefined) first = value;
+      else (chunks ??= [first]).push(value);
       size += value.byteLength;
     }
-    const bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(size);
-    if (chunks.length !== 1) {
+    let bytes = first ?? new Uint8Array(0);
+    if (chunks !== undefined) {
+      bytes = new Uint8Array(size);
       let at = 0;
       for (const chunk of chunks) {
         bytes.set(chunk, at);
@@ -619,7 +647,7 @@ class Body {
       }
     }
     if (kind === "bytes") return bytes;
-    const text = new TextDecoder().decode(bytes);
+    const text = decoder.decode(bytes);
     return kind === "text" ? text : JSON.parse(text);
   }
 
@@ -628,12 +656,13 @@ class Body {
     options: SignalOptions | undefined,
   ): Promise<ReadableStreamReadResult<Uint8Array>> {
     const exchange = this.exchange;
+    if (exchange.aborted) return this.#failed(exchange.reason, undefined);
     const stream = this.raw.body;
     if (stream === null) {
       exchange.finish();
       return Promise.resolve({ done: true, value: undefined });
     }
-    if (exchange.finished && this.reader === undefined) {
+    if (exchange.finished && exchange.reader === undefined) {
       return Promise.reject(
         new TypeError(
           `Cannot read the body of ${exchange.method} ${
@@ -642,7 +671,7 @@ class Body {
         ),
       );
     }
-    const reader = this.reader ??= stream.getReader();
+    const reader = exchange.reader ??= stream.getReader();
     exchange.busy = true;
     const readTimeout = exchange.readTimeout;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -669,6 +698,8 @@ class Body {
     return chunk.then(
       (result) => {
         if (timer !== undefined) clearTimeout(timer);
+        // A reader cancelled by `abort` ends its pending read as `done`.
+        if (exchange.aborted) return this.#failed(exchange.reason, undefined);
         exchange.busy = false;
         if (result.done) exchange.finish();
         return result;
@@ -689,8 +720,8 @@ class Body {
     const exchange = this.exchange;
     exchange.abort(error);
     if (started !== undefined) await started.then(noop, noop);
-    else if (this.reader !== undefined) {
-      await this.reader.cancel(error).catch(noop);
+    if (exchange.reader !== undefined) {
+      await exchange.reader.cancel(error).catch(noop);
     } else if (this.raw.body !== null && !this.raw.body.locked) {
       await this.raw.body.cancel(error).catch(noop);
     }
@@ -702,8 +733,8 @@ class Body {
     const exchange = this.exchange;
     this.used = true;
     if (exchange.finished) return Promise.resolve();
-    if (this.reader !== undefined) {
-      const reader = this.reader;
+    const reader = exchange.reader;
+    if (reader !== undefined) {
       exchange.abort(new CancelledError("Cancelled: the body was released"));
       exchange.finish();
       return reader.cancel().catch(noop);
@@ -711,6 +742,8 @@ class Body {
     return exchange.discard();
   }
 }
+
+const decoder = new TextDecoder();
 
 function native(raw: Response, kind: Kind): Promise<unknown> {
   return kind === "text"
@@ -770,9 +803,10 @@ export class ResponseBody implements AsyncIterable<Uint8Array> {
    */
   read(options?: SignalOptions): Promise<ReadableStreamReadResult<Uint8Array>> {
     const body = this.#body;
-    if (body.reader === undefined) {
+    if (!body.streaming) {
       const refused = body.claim("read");
       if (refused !== undefined) return Promise.reject(refused);
+      body.streaming = true;
     }
     return body.read(options);
   }
@@ -1683,9 +1717,11 @@ export class ClientSession implements AsyncDisposable {
     let href: string;
     if (
       typeof url === "string" && params === undefined &&
-      (this.#base === undefined || hasScheme(url)) && URL.canParse(url)
+      (this.#base === undefined || hasScheme(url))
     ) {
-      href = url; // parsed by fetch; a URL object only if something needs one
+      // Parsed (and refused if bad) by fetch; a URL object only if something
+      // needs one.
+      href = url;
     } else {
       target = this.#resolve(method, url);
       if (params !== undefined) appendParams(target, params);
@@ -1793,6 +1829,17 @@ export class ClientSession implements AsyncDisposable {
       signal.addEventListener("abort", exchange);
     }
     const total = timeout.total;
+    const connect = timeout.connect;
+    const scope = currentScope();
+    // An abort controller only when something can cancel the attempt before
+    // its headers arrive (see Exchange).
+    if (
+      scope !== undefined || signal !== undefined ||
+      (total !== undefined && total !== Infinity) ||
+      (connect !== undefined && connect !== Infinity)
+    ) {
+      exchange.controller = new AbortController();
+    }
     if (total !== undefined && total !== Infinity) {
       exchange.totalTimer = setTimeout(() => {
         exchange.abort(new HTTPTimeoutError("total", total, method, href));
@@ -1800,9 +1847,13 @@ export class ClientSession implements AsyncDisposable {
     }
     let started: Promise<Response> | undefined;
     try {
-      const abortSignal = exchange.controller.signal;
+      const abortSignal = exchange.controller?.signal;
+      const waitOptions = abortSignal === undefined
+        ? undefined
+        : { signal: abortSignal };
       if (this.#limit !== undefined) {
-        exchange.guard = await this.#limit.acquire({ signal: abortSignal });
+        exchange.guard = await this.#limit.acquire(waitOptions);
+        if (exchange.aborted) throw exchange.reason;
       }
       if (this.#limitPerHost !== Infinity) {
         const key = urlOf(prepared).origin;
@@ -1812,7 +1863,8 @@ export class ClientSession implements AsyncDisposable {
           this.#hosts.set(key, semaphore);
         }
         exchange.hostKey = key;
-        exchange.hostGuard = await semaphore.acquire({ signal: abortSignal });
+        exchange.hostGuard = await semaphore.acquire(waitOptions);
+        if (exchange.aborted) throw exchange.reason;
       }
       let headers = prepared.headers;
       const hooks = this.#hooks;
@@ -1831,16 +1883,14 @@ export class ClientSession implements AsyncDisposable {
         : { method, url: urlOf(prepared), headers: headers!, attempt };
       if (hooks?.beforeRequest !== undefined) {
         await hooks.beforeRequest(outgoing!);
+        if (exchange.aborted) throw exchange.reason;
       }
-      const init: RequestInit & { client?: Deno.HttpClient } = {
-        method,
-        signal: abortSignal,
-      };
+      const init: RequestInit & { client?: Deno.HttpClient } = { method };
+      if (abortSignal !== undefined) init.signal = abortSignal;
       if (headers !== undefined) init.headers = headers;
       if (prepared.body !== undefined) init.body = prepared.body;
       if (this.#client !== undefined) init.client = this.#client;
       if (prepared.redirect !== undefined) init.redirect = prepared.redirect;
-      const connect = timeout.connect;
       if (connect !== undefined && connect !== Infinity) {
         exchange.connectTimer = setTimeout(() => {
           exchange.abort(
@@ -1850,7 +1900,7 @@ export class ClientSession implements AsyncDisposable {
       }
       const url = outgoing?.url ?? href;
       let raw: Response;
-      if (currentScope() === undefined) {
+      if (scope === undefined) {
         raw = await (started = fetch(url, init));
       } else {
         raw = await suspend<Response>((resolve, reject) => {
@@ -1863,8 +1913,10 @@ export class ClientSession implements AsyncDisposable {
         clearTimeout(exchange.connectTimer);
         exchange.connectTimer = undefined;
       }
+      exchange.raw = raw;
+      // Aborted without a controller (close() while the headers came).
+      if (exchange.aborted) throw exchange.reason;
       exchange.busy = false;
-      exchange.body = raw.body;
       if (jar !== undefined && raw.headers.has("set-cookie")) {
         jar.store(
           new URL(raw.url || href),
@@ -1873,7 +1925,7 @@ export class ClientSession implements AsyncDisposable {
         );
       }
       const response = new ClientResponse(new Body(exchange, raw));
-      if (raw.body === null) exchange.finish();
+      if (hasNoBody(method, raw.status)) exchange.finish();
       if (hooks?.afterResponse !== undefined) {
         try {
           await hooks.afterResponse(response, outgoing!);
@@ -1888,7 +1940,7 @@ export class ClientSession implements AsyncDisposable {
       if (started !== undefined) {
         // Cancel = ask, then wait: the fetch stops before we rethrow.
         const late = await started.then((r) => r, () => undefined);
-        if (late?.body && !late.body.locked && !exchange.body) {
+        if (late?.body && !late.body.locked) {
           await late.body.cancel().catch(noop);
         }
       }
@@ -1901,6 +1953,13 @@ export class ClientSession implements AsyncDisposable {
    * Closes the session: later requests are refused, requests and body reads
    * in flight are aborted (they reject with `CancelledError`), unread bodies
    * are released; resolves once all of them have stopped. Idempotent.
+   *
+   * A request made outside every cancel scope, with no `signal` and no
+   * `total`/`connect` timeout, is sent without an `AbortSignal` (Deno's
+   * fetch costs markedly more CPU with one, and nothing else could cancel
+   * it): `close()` cannot stop such a request before its response headers
+   * arrive, so it waits for them, then releases the body and the request
+   * rejects. Its body reads are aborted at once like any other.
    *
    * @example Usage
    * ```ts
@@ -1954,6 +2013,13 @@ interface Prepared {
   redirect: RequestRedirect | undefined;
 }
 
+// Whether a response has no body to wait for (checked without touching the
+// native `body` getter).
+function hasNoBody(method: string, status: number): boolean {
+  return method === "HEAD" || status === 204 || status === 205 ||
+    status === 304 || status < 200;
+}
+
 function urlOf(prepared: Prepared): URL {
   return prepared.parsed ??= new URL(prepared.href);
 }
@@ -1989,9 +2055,17 @@ function appendParams(url: URL, params: QueryParams): void {
 // Deno's fetch rejects with a TypeError on network failures; our own
 // cancellations and timeouts pass through as they are.
 function describeFailure(error: unknown, method: string, url: string): unknown {
-  if (error instanceof TypeError && !(error instanceof HTTPStatusError)) {
+  if (error instanceof TypeError) {
     const message = error.message;
     if (/^Cannot /.test(message)) return error; // our own input errors
+    if (/^Invalid URL/.test(message)) {
+      return new TypeError(
+        `Cannot ${method} ${JSON.stringify(safeURL(url))}: not a valid URL${
+          hasScheme(url) ? "" : " (relative URLs need the session's 'baseURL')"
+        }`,
+        { cause: error },
+      );
+    }
     return new ClientConnectionError(
       `Cannot ${method} ${safeURL(url)}: the connection failed (${message})`,
       { cause: error },

@@ -396,13 +396,49 @@ Deno.test("await using session aborts what is in flight and waits for it", async
     unread = await session.get("/stall");
     const stalled = await session.get("/stall");
     reading = stalled.text().catch((e) => e);
-    request = session.get("/hang").catch((e) => e);
+    // Made in a task's scope: it has an abort signal.
+    request = createTask(() => session.get("/hang")).catch((e) => e);
     await sleep(20);
   }
   assert.ok((await request) instanceof CancelledError);
   assert.ok((await reading) instanceof CancelledError);
   await serverSawClose;
   await assert.rejects(unread.text());
+});
+
+Deno.test("close() waits for the headers of a request made outside every scope, then rejects it", async () => {
+  let answer!: () => void;
+  const answered = new Promise<void>((r) => answer = r);
+  let arrived!: () => void;
+  const requestArrived = new Promise<void>((r) => arrived = r);
+  await using server = serve(async () => {
+    arrived();
+    await answered;
+    return new Response(stalledBody("never read"));
+  });
+  const session = new ClientSession();
+  const request = session.get(server.url).catch((e) => e);
+  await requestArrived;
+  let closed = false;
+  const closing = session.close().then(() => closed = true);
+  await sleep(20);
+  assert.equal(closed, false); // it cannot abort a fetch without a signal
+  answer();
+  await closing;
+  assert.ok((await request) instanceof CancelledError);
+});
+
+Deno.test("a body read of a request made outside every scope is cancelled through its reader", async () => {
+  let closed!: () => void;
+  const serverSawClose = new Promise<void>((r) => closed = r);
+  await using server = serve(() => new Response(stalledBody("part", closed)));
+  await using session = new ClientSession();
+  const resp = await session.get(server.url); // no scope, no signal
+  const task = createTask(() => resp.text());
+  await sleep(20);
+  task.cancel();
+  await assert.rejects(task, CancelledError);
+  await serverSawClose;
 });
 
 Deno.test("raiseForStatus: HTTPStatusError with status, method, URL and a bounded excerpt", async () => {
