@@ -8,14 +8,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { sleep, TaskGroup } from "../async/mod.ts";
 import { countAllocations } from "./_alloc.ts";
-import {
-  gc,
-  measure,
-  msRange,
-  python,
-  type Row,
-  type Stats,
-} from "./_compare.ts";
+import { gc, measure, msRange, pythonContender, type Row } from "./_compare.ts";
 
 const N = 100_000;
 // The trivial task of the benchmark: async on purpose, with nothing inside.
@@ -51,9 +44,10 @@ function promiseAll(): Promise<number[]> {
   return Promise.all(promises);
 }
 
-async function pythonTaskGroup(): Promise<Stats> {
-  const out = await python(`
-import asyncio, gc, time, statistics
+// One warm-up and one timed group per process, so that the Python runs can
+// be interleaved with the JavaScript ones (see `measure`).
+const PYTHON_TASK_GROUP = `
+import asyncio, gc, time
 async def trivial():
     return 1
 async def once():
@@ -63,18 +57,11 @@ async def once():
             tg.create_task(trivial())
     return (time.perf_counter() - start) * 1000
 async def main():
-    for _ in range(2):
-        await once()
-    times = []
-    for _ in range(7):
-        gc.collect()
-        times.append(await once())
-    print(statistics.median(times), min(times), max(times), len(times))
+    await once()
+    gc.collect()
+    print(await once())
 asyncio.run(main())
-`);
-  const [median, min, max, runs] = out.split(" ").map(Number);
-  return { median, min, max, runs };
-}
+`;
 
 async function heapPerSleepingTask(
   task: () => Promise<void>,
@@ -100,15 +87,14 @@ async function allocationsPerAwait(): Promise<[number, number]> {
 }
 
 export async function rows(): Promise<Row[]> {
-  const [groupStats, floorStats, allStats] = await measure(
-    [spawnJoin, contextFloor, promiseAll],
-    15,
-    3,
+  const [groupStats, floorStats, allStats, pyStats] = await measure(
+    [spawnJoin, contextFloor, promiseAll, pythonContender(PYTHON_TASK_GROUP)],
+    11,
+    2,
   );
   const group = groupStats.median;
   const floor = floorStats.median;
   const all = allStats.median;
-  const pyStats = await pythonTaskGroup();
   const py = pyStats.median;
   const heap = await heapPerSleepingTask(() => sleep(3_600_000));
   const heapAsync = await heapPerSleepingTask(async () => {

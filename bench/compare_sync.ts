@@ -10,6 +10,7 @@ import {
   ms,
   msRange,
   python,
+  pythonContender,
   type Row,
   type Stats,
 } from "./_compare.ts";
@@ -60,8 +61,9 @@ const JOBS = 100_000;
 const ITEMS = 1_000_000;
 const WAITERS = 100_000;
 
+// One timed run per process, interleaved with ours (see `measure`).
 const PYTHON_QUEUE = `
-import asyncio, time
+import asyncio, gc, time
 N = ${ITEMS}
 async def main():
     q = asyncio.Queue()
@@ -76,8 +78,8 @@ async def main():
         await q.put(i)
     await c
     return (time.perf_counter() - t0) * 1000
-times = sorted(asyncio.run(main()) for _ in range(3))
-print(times[1])
+gc.collect()
+print(asyncio.run(main()))
 `;
 
 // The producer runs ahead: put_nowait into an unbounded queue, the consumer
@@ -99,8 +101,7 @@ async def main():
         q.put_nowait(i)
     await c
     return (time.perf_counter() - t0) * 1000
-times = sorted(asyncio.run(main()) for _ in range(3))
-print(times[1], times[0], times[2], len(times))
+print(asyncio.run(main()))
 `;
 
 // --- Heap cost of a blocked waiter --------------------------------------------
@@ -225,22 +226,37 @@ export async function rows(): Promise<Row[]> {
     met: undefined,
   });
 
-  const [queueStats, runAheadStats, minimal, bare, shape] = await timings(
-    [oursQueue, oursQueueRunAhead, minimalQueue, bareQueue, queueFloor],
+  const pythonQueue = pythonContender(PYTHON_QUEUE);
+  const pythonNowait = pythonContender(PYTHON_QUEUE_NOWAIT);
+  const [
+    queueStats,
+    runAheadStats,
+    minimalStats,
+    bareStats,
+    shapeStats,
+    pyStats,
+    pyNowaitStats,
+  ] = await timings(
+    [
+      oursQueue,
+      oursQueueRunAhead,
+      minimalQueue,
+      bareQueue,
+      queueFloor,
+      () => pythonQueue(),
+      () => pythonNowait(),
+    ],
     ITEMS,
     9,
     2,
-  ).then((stats) =>
-    [
-      stats[0],
-      stats[1],
-      stats[2].median,
-      stats[3].median,
-      stats[4].median,
-    ] as const
   );
   const queue = queueStats.median;
   const runAhead = runAheadStats.median;
+  const minimal = minimalStats.median;
+  const bare = bareStats.median;
+  const shape = shapeStats.median;
+  const py = pyStats.median;
+  const pyNowait = pyNowaitStats.median;
   out.push({
     name: `Queue, ${ITEMS / 1e6}M items, 1 producer -> 1 consumer`,
     ours: msRange(queueStats),
@@ -249,14 +265,13 @@ export async function rows(): Promise<Row[]> {
     goal: ">= 0.5x its speed",
     met: minimal / queue >= 0.5,
   });
-  const py = Number(await python(PYTHON_QUEUE));
   const pyVersion = await python(
     "import sys; print('%d.%d' % sys.version_info[:2])",
   );
   out.push({
     name: `Queue, ${ITEMS / 1e6}M items, await put + await get, vs Python`,
     ours: ms(queue),
-    anchor: `Python ${pyVersion} asyncio.Queue ${ms(py)} (no queue: ${
+    anchor: `Python ${pyVersion} asyncio.Queue ${msRange(pyStats)} (no queue: ${
       (py / shape).toFixed(1)
     }x)`,
     ratio: py / queue,
@@ -271,21 +286,13 @@ export async function rows(): Promise<Row[]> {
     goal: "(a queue with no checks: near the ceiling)",
     met: undefined,
   });
-  const [pyNowait, pyNowaitMin, pyNowaitMax, pyNowaitRuns] = (await python(
-    PYTHON_QUEUE_NOWAIT,
-  )).split(" ").map(Number);
   out.push({
     name: `Queue, ${
       ITEMS / 1e6
     }M items, putNowait runs ahead, vs Python's put_nowait`,
     ours: msRange(runAheadStats),
     anchor: `Python ${pyVersion} put_nowait + await get ${
-      msRange({
-        median: pyNowait,
-        min: pyNowaitMin,
-        max: pyNowaitMax,
-        runs: pyNowaitRuns,
-      })
+      msRange(pyNowaitStats)
     }`,
     ratio: pyNowait / runAhead,
     goal: ">= 10x throughput",
