@@ -748,10 +748,15 @@ const emptyArgs: readonly unknown[] = [];
  * await using pg = await startPostgres();
  * await using conn = await connect(pg.url);
  * const controller = new AbortController();
- * const [sum, rows] = await TaskGroup.run(async (tg) => {
- *   const a = tg.createTask(() => conn.fetchval<number>("SELECT $1::int + $2::int", [2, 3]));
- *   const b = tg.createTask(() => conn.fetch("SELECT g FROM generate_series(1, 3) g"));
- *   return [await a, await b] as [number, Row[]];
+ * let sum = 0;
+ * let rows: Row[] = [];
+ * await TaskGroup.run((tg) => {
+ *   tg.createTask(async () => {
+ *     sum = await conn.fetchval<number>("SELECT $1::int + $2::int", [2, 3]);
+ *   });
+ *   tg.createTask(async () => {
+ *     rows = await conn.fetch("SELECT g FROM generate_series(1, 3) g");
+ *   });
  * });
  * assert.equal(sum, 5);
  * assert.deepEqual(rows.map((r) => r.g), [1, 2, 3]);
