@@ -200,7 +200,9 @@ export interface TaskStats {
   blocks: BlockInfo[];
 }
 
-const ourDir = new URL(".", import.meta.url).href;
+// The package's root: frames in its folders are the library's own.
+const ourRoot = new URL("../", import.meta.url).href;
+const ourFolders = /^(?:async|sync|io|testing)\/|^mod\.ts:/;
 
 /** The first frame of the stack outside aio's async/ folder. */
 function creationSite(stack: string | undefined): string | undefined {
@@ -210,7 +212,10 @@ function creationSite(stack: string | undefined): string | undefined {
     if (match === null) continue;
     const site = match[1];
     // The library's own frames (its tests are user code here).
-    if (site.startsWith(ourDir) && !/_test\.ts:/.test(site)) continue;
+    if (
+      site.startsWith(ourRoot) &&
+      ourFolders.test(site.slice(ourRoot.length)) && !/_test\.ts:/.test(site)
+    ) continue;
     return site;
   }
   return undefined;

@@ -11,6 +11,7 @@ import { hooks, registerResource, resourceClosed } from "./_debug.ts";
 import { createTask, type Task } from "./task.ts";
 import { run } from "./run.ts";
 import { sleep } from "./sleep.ts";
+import { TaskSet } from "./task_set.ts";
 import { CancelledError } from "./cancel_scope.ts";
 import assert from "node:assert/strict";
 
@@ -281,4 +282,20 @@ Deno.test("registerResource() does nothing while debug mode is off", async () =>
     await gcUntil(() => false, 5);
   });
   assert.deepEqual(reports, []);
+});
+
+Deno.test("a TaskSet collected without being disposed is reported; a disposed one is not", async () => {
+  const reports = await withReports(async (reports) => {
+    using _debug = enableDebug();
+    await (async () => {
+      new TaskSet();
+      await using _disposed = new TaskSet();
+    })();
+    await gcUntil(() => reports.length > 0);
+    for (let i = 0; i < 3; i++) await gcUntil(() => false, 1);
+  });
+  assert.deepEqual(reports.map((r) => [r.kind, r.resource]), [
+    ["unclosed", "TaskSet"],
+  ]);
+  assert.match(reports[0].site!, /debug_test\.ts/);
 });

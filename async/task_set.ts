@@ -1,6 +1,7 @@
 import { suspend } from "./cancel_scope.ts";
 import { CancelScope, currentScope, exitScope, setOwner } from "./_scope.ts";
 import { reportException } from "./_report.ts";
+import { registerResource, resourceClosed } from "./_debug.ts";
 import { Task, type TaskOptions } from "./task.ts";
 
 /** Options for {@linkcode TaskSet}. */
@@ -122,6 +123,7 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
     this.#scope = new CancelScope(
       parent === undefined ? undefined : { parent },
     );
+    registerResource(this, "TaskSet"); // debug mode's unclosed report
   }
 
   /** How many tasks are still running. */
@@ -196,6 +198,7 @@ export class TaskSet implements AsyncDisposable, Iterable<Task<unknown>> {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#closed = true;
+    resourceClosed(this);
     this.#scope.cancel("The TaskSet was disposed");
     const size = this.#tasks.size;
     if (size === 0) {
