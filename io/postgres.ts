@@ -231,6 +231,31 @@ function serverError(raw: ErrorFields, query?: string): PostgresError {
 }
 
 /**
+ * A result value could not be decoded (a user codec threw, or the bytes do
+ * not fit the type): the query fails, the connection stays usable.
+ *
+ * @example Usage
+ * ```ts
+ * import { PostgresDecodeError } from "@aio/std/io/postgres";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new PostgresDecodeError("bad").name, "PostgresDecodeError");
+ * ```
+ */
+export class PostgresDecodeError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What could not be decoded.
+   * @param options The cause.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PostgresDecodeError";
+  }
+}
+
+/**
  * The connection is closed (by `close()`, by the server, or by a network
  * failure): open a new one. `cause` holds what closed it, when known.
  *
@@ -992,7 +1017,16 @@ export class Connection implements AsyncDisposable {
     switch (type) {
       case Backend.DataRow:
         if (job !== undefined && job.kind === Kind.Rows) {
-          job.rows.push(this.#row(job.stmt!, dec));
+          // A value that cannot be decoded (a user codec's error, a bogus
+          // length) fails its query; the framing is intact, so the
+          // connection goes on.
+          if (job.error !== undefined) return;
+          try {
+            job.rows.push(this.#row(job.stmt!, dec));
+          } catch (error) {
+            if (!(error instanceof PostgresDecodeError)) throw error;
+            job.error = error;
+          }
           return;
         }
         if (job !== undefined && job.kind === Kind.Simple) return;
@@ -1181,7 +1215,16 @@ export class Connection implements AsyncDisposable {
         continue;
       }
       if (pos + len > end) throw this.#truncatedRow();
-      row[names[i]] = decoders[i](buf, view, pos, pos + len);
+      try {
+        row[names[i]] = decoders[i](buf, view, pos, pos + len);
+      } catch (error) {
+        throw new PostgresDecodeError(
+          `Cannot decode column "${names[i]}" (${
+            typeName(stmt.fields[i].typeOid, this.#registry)
+          }) of the result: ${(error as Error)?.message ?? error}`,
+          { cause: error },
+        );
+      }
       pos += len;
     }
     return row;

@@ -8,6 +8,7 @@ import {
   ConnectionClosedError,
   InvalidPasswordError,
   InvalidTextRepresentationError,
+  PostgresDecodeError,
   PostgresError,
   type PostgresFields,
   PostgresSyntaxError,
@@ -598,6 +599,22 @@ test("setTypeCodec() reads and writes a type the user's way", async () => {
   );
 });
 
+test("a decoder that throws fails its query only; the connection goes on", async () => {
+  await using conn = await open();
+  await conn.setTypeCodec("money", {
+    decode: () => {
+      throw new Error("no money today");
+    },
+  });
+  await assert.rejects(
+    conn.fetch("SELECT g::money AS m FROM generate_series(1, 3) g"),
+    (error: Error) =>
+      error instanceof PostgresDecodeError &&
+      /column "m" \(money\).*no money today/.test(error.message),
+  );
+  assert.equal(await conn.fetchval("SELECT 'fine'"), "fine");
+});
+
 test("a backend terminated under a query fails it with a clear error", async () => {
   const conn = await open();
   const query = assert.rejects(
@@ -957,6 +974,93 @@ test("many concurrent calls on one connection each get their own result", async 
       i % 3 === 0 ? i + 1 : i % 3 === 1 ? `v${i}` : BigInt(i * 2),
     )
   );
+});
+
+Deno.test("a fake server's corrupted answers: always a clear error, never a hang or a crash", async () => {
+  // A valid answer to Parse/Describe/Sync + Bind/Execute/Sync, then flipped
+  // bytes and cuts, seeded so a failure can be replayed.
+  const answer = [
+    frame("1"),
+    frame("t", [0, 1], int32(23)),
+    frame(
+      "T",
+      [0, 2],
+      "a\0",
+      int32(0),
+      [0, 0],
+      int32(23),
+      [0, 4],
+      int32(-1),
+      [0, 1],
+      "b\0",
+      int32(0),
+      [0, 0],
+      int32(25),
+      [0, 0xff, 0xff, 0xff, 0xff, 0xff],
+      [0, 0],
+    ),
+    READY,
+  ];
+  const rows = [
+    frame("2"),
+    ...Array.from(
+      { length: 5 },
+      (_, i) => frame("D", [0, 2], int32(4), int32(i), int32(2), "hi"),
+    ),
+    frame("C", "SELECT 5\0"),
+    READY,
+  ];
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const allowed = [
+    ProtocolError,
+    ConnectionClosedError,
+    PostgresDecodeError,
+    PostgresError,
+    TypeError,
+  ];
+  for (let round = 0; round < 60; round++) {
+    const corrupt = (bytes: Uint8Array): Uint8Array => {
+      const out = bytes.slice();
+      const flips = Math.floor(random() * 3);
+      for (let k = 0; k < flips; k++) {
+        out[Math.floor(random() * out.length)] = random() * 256;
+      }
+      return random() < 0.2
+        ? out.subarray(0, Math.floor(random() * out.length))
+        : out;
+    };
+    const first = new Uint8Array(answer.reduce((n, f) => n + f.length, 0));
+    answer.reduce((at, f) => (first.set(f, at), at + f.length), 0);
+    const second = new Uint8Array(rows.reduce((n, f) => n + f.length, 0));
+    rows.reduce((at, f) => (second.set(f, at), at + f.length), 0);
+    const early = random() < 0.5;
+    const [a, b] = early ? [corrupt(first), second] : [first, corrupt(second)];
+    // The server hangs up after the corrupted part: the client must end
+    // with an error then, whatever it made of the bytes.
+    const { port, done } = fakeServer(async (c) => {
+      await c.startup();
+      await c.send(AUTH_OK, KEY, READY);
+      if ((await c.message()) === null) return;
+      await c.send(a);
+      if (early || (await c.message()) === null) return;
+      await c.send(b);
+    });
+    const conn = await fakeConnect(port);
+    try {
+      await conn.fetch("SELECT a, b FROM t WHERE a > $1", [1]);
+    } catch (error) {
+      assert.ok(
+        allowed.some((kind) => error instanceof kind),
+        `round ${round}: ${error}`,
+      );
+    }
+    await conn.close();
+    await done;
+  }
 });
 
 Deno.test({
