@@ -12,9 +12,10 @@
 // Host → worker: an `Init`; then, for each task sent alone, its one argument
 //   as is (the function is the one last selected with { [tag]: "fn", name },
 //   sent only when it changes), or { [tag]: "call", args } for another
-//   number of arguments; several queued tasks go as one
+//   number of arguments (or an undefined one); several queued tasks go as one
 //   { [tag]: "batch", tasks: [name, args, name, args, …] }.
-// Worker → host: a task's result as is; { [tag]: "threw", error } when it
+// Worker → host: a task's result as is ({ [tag]: "undefined" } for
+//   undefined, which postMessage turns into null); { [tag]: "threw", error } when it
 //   threw; for a batch, one array [status, value, status, value, …];
 //   { [tag]: "fatal", … } when the worker cannot go on (its module failed to
 //   load, an uncaught error, `Deno.exit()`).
@@ -286,10 +287,15 @@ export function createRunner(post: Post): Runner {
     }
     sendOne(value);
   };
-  const sendOne = (value: unknown) => {
+  const sendOne = (original: unknown) => {
+    let value = original;
     try {
-      if (isTransfer(value)) post(value.value, value.transfer);
-      else post(value, []);
+      if (isTransfer(value)) value = value.value;
+      // postMessage(undefined) arrives as null in Deno: say it.
+      if (value === undefined) post({ [tag!]: "undefined" }, []);
+      else {
+        post(value, isTransfer(original) ? original.transfer : []);
+      }
     } catch (error) {
       threw(uncloneable(error));
     }

@@ -13,6 +13,7 @@ import {
   type SignalOptions,
   Waiter,
 } from "./cancel_scope.ts";
+import { registerResource, resourceClosed } from "./_internal.ts";
 import {
   deserializeError,
   type ErrorClasses,
@@ -61,16 +62,19 @@ export interface WorkerPoolOptions {
    */
   maxQueue?: number;
   /**
-   * `"worker"` (the default): Web Workers — cheap to start (~20 ms), data
-   * moves by structured clone with zero-copy transfer, and cancelling a
-   * running task terminates its worker; but on Deno 2.9.6 `terminate()`
-   * does not stop a worker spinning in a loop that never yields (`while
-   * (true) {}`): it keeps a core busy and the program from exiting.
-   * `"process"`: each worker is a `deno run` subprocess with its own
-   * `--allow-*` flags (least privilege by default) — slower to start
-   * (~100 ms), data copied (no transfer), but cancelling kills the process
-   * with SIGKILL, so any task, however stuck, really stops. Needs
-   * `--allow-run` for `Deno.execPath()`.
+   * Which gives what:
+   *
+   * | | `"worker"` (the default) | `"process"` |
+   * | --- | --- | --- |
+   * | a worker is | a Web Worker (a thread) | a `deno run` subprocess |
+   * | start-up | ~20 ms | ~100 ms; needs `--allow-run` |
+   * | data | structured clone, `transfer` moves buffers | copied (`node:v8` serialisation) |
+   * | round trip of a tiny task | ~a bare `postMessage` | ~20× that (pipes) |
+   * | permissions | inherited (see `permissions`) | none but what you list |
+   * | cancelling a running task | terminates the worker: stops a task that awaits, but on Deno 2.9.6 not one that never yields (`while (true) {}`, a long `Atomics.wait`): that one keeps a core busy, and the program from exiting, until it returns | SIGKILL: any task, however stuck, stops; the call rejects once the process has exited |
+   *
+   * Python cannot stop a running `to_thread` call at all; a process pool
+   * can.
    */
   isolation?: WorkerIsolation;
   /**
@@ -244,7 +248,11 @@ let poolCount = 0;
  * self-contained functions, with {@linkcode WorkerPool.exec}) — asyncio's
  * `run_in_executor` on a `ProcessPoolExecutor`, workerpool's and piscina's
  * job. Workers start lazily up to `size`; tasks wait in a FIFO queue and
- * are sent in batches, so tiny tasks are not bound by the per-message cost.
+ * are sent in batches (about a millisecond of work per message), so tiny
+ * tasks are not bound by the per-message cost. A task that can be
+ * cancelled (made in a cancel scope, or given a `signal`) goes to a worker
+ * alone, so that cancelling it stops only it; tasks made outside every scope
+ * without a signal are the ones batched.
  *
  * Every call is an await like any other of this library: cancelling its
  * scope (a timeout, a TaskGroup whose sibling failed) or aborting its
@@ -252,7 +260,11 @@ let poolCount = 0;
  * starts a fresh one; the call rejects with the cancellation error once the
  * worker has stopped. Errors thrown in the worker come back with their
  * `name`, `message`, `stack` and `cause`, as their class when it is built
- * in or listed in `errorClasses`.
+ * in or listed in `errorClasses`. A worker that crashes or exits rejects
+ * its tasks with {@linkcode WorkerError} and is replaced.
+ *
+ * Close the pool (`await using`, {@linkcode WorkerPool.close}): an idle Web
+ * Worker keeps the program running until `idleTimeout` stops it.
  *
  * @example Run a module's exports on a pool
  * ```ts
@@ -387,6 +399,7 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
       return new Promise<void>((resolve) => this.#end = resolve);
     });
     this.#inScope = inScope;
+    registerResource(this, "WorkerPool");
   }
 
   /** The most workers at once. */
@@ -752,7 +765,10 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
         }
         const args = first.args;
         transport.send(
-          args.length === 1 ? args[0] : { [tag]: "call", args },
+          // (undefined alone would arrive as null)
+          args.length === 1 && args[0] !== undefined
+            ? args[0]
+            : { [tag]: "call", args },
           first.transfer ?? [],
         );
       } catch (error) {
@@ -832,6 +848,12 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
     if (typeof data === "object" && data !== null) {
       const kind = (data as Record<string, unknown>)[this.#tag];
       if (kind === "fatal") return this.#onFatal(slot, data as Fatal);
+      if (kind === "undefined") {
+        const job = slot.unit as Job;
+        this.#finish(job);
+        job.resolve(undefined);
+        return this.#done(slot, 1);
+      }
       if (kind === "threw") {
         const job = slot.unit as Job;
         this.#finish(job);
@@ -1002,6 +1024,7 @@ export class WorkerPool<M = Record<string, WorkerFunction>>
     while (this.#stopping.size > 0) await Promise.all([...this.#stopping]);
     this.#end();
     this.#scope.cancel();
+    resourceClosed(this);
   }
 
   /**

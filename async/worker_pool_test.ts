@@ -81,6 +81,8 @@ for (const isolation of ["worker", "process"] as const) {
     assert.equal(await p.run("fib", [20]), 6765);
     const value = { m: new Map([[1, "a"]]), d: new Date(0), big: 10n };
     assert.deepEqual(await p.run("echo", [value]), value);
+    assert.equal(await p.run("echo", [undefined]), undefined);
+    assert.equal(await p.run("echo", [null]), null);
   });
 
   Deno.test(`${isolation}: many queued tasks resolve in order, in batches`, async () => {
