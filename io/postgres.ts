@@ -1778,7 +1778,15 @@ export class Connection implements AsyncDisposable {
       if (options?.readOnly) begin += " READ ONLY";
       if (options?.deferrable) begin += " DEFERRABLE";
     } else begin = `SAVEPOINT ${savepoint}`;
-    await this.execute(begin);
+    try {
+      await this.execute(begin);
+    } catch (error) {
+      // Cancelled after the server ran BEGIN: do not leave it open.
+      if (savepoint === undefined && this.#status !== 0x49) {
+        await shield(() => this.execute("ROLLBACK").catch(() => {}));
+      }
+      throw error;
+    }
     this.#txDepth = depth + 1;
     let result: T;
     try {

@@ -1063,6 +1063,41 @@ Deno.test("a fake server's corrupted answers: always a clear error, never a hang
   }
 });
 
+Deno.test("a transaction cancelled while BEGIN runs is rolled back, not left open", async () => {
+  const seen: string[] = [];
+  let answer!: () => void;
+  const answered = new Promise<void>((r) => answer = r);
+  const { port, done } = fakeServer(async (c) => {
+    await c.startup();
+    await c.send(AUTH_OK, KEY, READY);
+    const sqlOf = (m: { body: Uint8Array } | null) =>
+      m === null ? "EOF" : new TextDecoder().decode(m.body).replace("\0", "");
+    seen.push(sqlOf(await c.message())); // BEGIN, answered late
+    await answered;
+    await c.send(frame("C", "BEGIN\0"), frame("Z", "T"));
+    seen.push(sqlOf(await c.message()));
+    await c.send(frame("C", "ROLLBACK\0"), READY);
+    await c.message(); // Terminate or EOF
+  });
+  const conn = await fakeConnect(port);
+  const controller = new AbortController();
+  const tx = assert.rejects(
+    createTask(() => conn.transaction(() => "never"), {
+      signal: controller.signal,
+    }),
+    CancelledError,
+  );
+  setTimeout(() => {
+    controller.abort();
+    setTimeout(answer, 20); // the server finishes BEGIN after the cancel
+  }, 20);
+  await tx;
+  assert.deepEqual(seen, ["BEGIN", "ROLLBACK"]);
+  assert.equal(conn.inTransaction, false);
+  await conn.close();
+  await done;
+});
+
 Deno.test({
   name: "stop the file's cluster",
   ignore,
