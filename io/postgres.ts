@@ -554,7 +554,11 @@ function openSocket(o: Resolved): Promise<Socket> {
       path: `${o.host}/.s.PGSQL.${o.port}`,
     }) as Promise<Socket>;
   }
-  return Deno.connect({ hostname: o.host, port: o.port });
+  return Deno.connect({ hostname: o.host, port: o.port }).then((conn) => {
+    // One write per request: never let Nagle hold it back.
+    conn.setNoDelay(true);
+    return conn;
+  });
 }
 
 // Reads one whole message during startup, before the read loop runs.
