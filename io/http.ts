@@ -587,15 +587,13 @@ class Body {
     const refused = this.claim(`read`);
     if (refused !== undefined) return Promise.reject(refused);
     const exchange = this.exchange;
-    if (
-      exchange.controller === undefined || exchange.readTimeout !== undefined
-    ) {
-      return this.#collect(kind, options);
-    }
+    if (exchange.readTimeout !== undefined) return this.#collect(kind, options);
     const raw = this.raw;
     const signal = options?.signal;
     if (signal === undefined && currentScope() === undefined) {
-      // Nothing but the exchange's own abort can stop it: no wrapper.
+      // Only the exchange's own abort can stop it: no wrapper. Deno's native
+      // whole-body read (one op to the end) is far cheaper than chunk reads;
+      // without a controller, close() waits for it (see close()).
       return native(raw, kind).then(
         (value) => {
           exchange.finish();
@@ -608,6 +606,8 @@ class Body {
         },
       );
     }
+    // Without a controller only a reader can be cancelled: read in chunks.
+    if (exchange.controller === undefined) return this.#collect(kind, options);
     let started: Promise<unknown> | undefined;
     return suspend<unknown>((resolve, reject) => {
       started = native(raw, kind);
@@ -1851,8 +1851,11 @@ export class ClientSession implements AsyncDisposable {
       const waitOptions = abortSignal === undefined
         ? undefined
         : { signal: abortSignal };
-      if (this.#limit !== undefined) {
-        exchange.guard = await this.#limit.acquire(waitOptions);
+      // A free slot is taken without an await; the scope is still checked
+      // before the fetch.
+      const limit = this.#limit;
+      if (limit !== undefined) {
+        exchange.guard = limit.tryAcquire() ?? await limit.acquire(waitOptions);
         if (exchange.aborted) throw exchange.reason;
       }
       if (this.#limitPerHost !== Infinity) {
@@ -1863,7 +1866,8 @@ export class ClientSession implements AsyncDisposable {
           this.#hosts.set(key, semaphore);
         }
         exchange.hostKey = key;
-        exchange.hostGuard = await semaphore.acquire(waitOptions);
+        exchange.hostGuard = semaphore.tryAcquire() ??
+          await semaphore.acquire(waitOptions);
         if (exchange.aborted) throw exchange.reason;
       }
       let headers = prepared.headers;
@@ -1959,7 +1963,9 @@ export class ClientSession implements AsyncDisposable {
    * fetch costs markedly more CPU with one, and nothing else could cancel
    * it): `close()` cannot stop such a request before its response headers
    * arrive, so it waits for them, then releases the body and the request
-   * rejects. Its body reads are aborted at once like any other.
+   * rejects; nor a `text()`/`json()`/`bytes()` of its body made outside
+   * every scope, which it lets finish. Chunk reads (`body`, `lines()`,
+   * `events()`) are aborted at once like any other.
    *
    * @example Usage
    * ```ts

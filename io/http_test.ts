@@ -395,7 +395,7 @@ Deno.test("await using session aborts what is in flight and waits for it", async
     await using session = new ClientSession({ baseURL: server.url });
     unread = await session.get("/stall");
     const stalled = await session.get("/stall");
-    reading = stalled.text().catch((e) => e);
+    reading = createTask(() => stalled.text()).catch((e) => e);
     // Made in a task's scope: it has an abort signal.
     request = createTask(() => session.get("/hang")).catch((e) => e);
     await sleep(20);
