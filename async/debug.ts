@@ -140,16 +140,10 @@ const realClearInterval = globalThis.clearInterval;
 
 interface TaskInfo {
   name: string;
-  /** The statistics row: the name, or the function's name for unnamed tasks. */
+  /** The statistics row (see {@linkcode TaskStat.name}). */
   key: string;
-  /**
-   * Where the task was made: the stack is taken at once (cheap) and
-   * formatted only when a report needs it (formatting costs ~100 µs).
-   */
-  stack: Error | undefined;
+  /** Where the task was made (the first task made by the same code). */
   site: string | undefined;
-  /** For a task without a stack of its own: the first of its name. */
-  first: TaskInfo | undefined;
   session: number;
   started: number | undefined;
   failed: boolean;
@@ -159,7 +153,8 @@ interface TaskInfo {
 export interface TaskStat {
   /**
    * The task name; unnamed tasks (`Task-N`) are counted by the name of
-   * their function (`fetchUser`), or together as `(anonymous)`.
+   * their function (`fetchUser`), or, for an anonymous function, by where
+   * it was made: `(anonymous) at file:line:column`.
    */
   name: string;
   /** Where the first of them was made: `file:line:column`, where known. */
@@ -234,20 +229,27 @@ function captureStack(): Error {
   return error;
 }
 
-/** The creation site of a task, formatted on first use. */
-function siteOf(info: TaskInfo): string | undefined {
-  if (info.stack !== undefined) {
-    info.site = creationSite(info.stack.stack);
-    info.stack = undefined;
-  } else if (info.first !== undefined) {
-    info.site = siteOf(info.first);
-    info.first = undefined;
-  }
-  return info.site;
-}
+// Creation sites, one per piece of code that makes tasks: a stack costs
+// ~2 µs to take and ~100 µs to format, and a stack kept unformatted would
+// keep its task alive (a frame's receiver is the task). So the site is
+// formatted once, for the first task a function (or a name) makes, and
+// shared by the later ones.
+const sitesByFunction = new WeakMap<object, string | undefined>();
+const sitesBySource = new Map<string, string | undefined>();
 
-/** How many tasks of one name get a creation stack of their own. */
-const OWN_STACKS = 16;
+function siteFor(name: string | undefined, fn: object): string | undefined {
+  if (sitesByFunction.has(fn)) return sitesByFunction.get(fn);
+  // A new closure of code seen before: the same source text.
+  const source = name === undefined ? String(fn) : `${name}\0${String(fn)}`;
+  let site: string | undefined;
+  if (sitesBySource.has(source)) site = sitesBySource.get(source);
+  else {
+    site = creationSite(captureStack().stack);
+    sitesBySource.set(source, site);
+  }
+  sitesByFunction.set(fn, site);
+  return site;
+}
 
 const infos = new WeakMap<Task<unknown>, TaskInfo>();
 // The task the calling code belongs to, in debug mode (its own storage, so
@@ -255,8 +257,6 @@ const infos = new WeakMap<Task<unknown>, TaskInfo>();
 const taskStorage = new AsyncLocalStorage<TaskInfo>();
 const pending = new Set<Task<unknown>>();
 const rows = new Map<string, TaskStat>();
-// The first task of each row, for the row's site (formatted when read).
-const firsts = new Map<string, TaskInfo>();
 const blocks: BlockInfo[] = [];
 let session = 0;
 
@@ -264,11 +264,12 @@ let session = 0;
 let lastStretch: { info: TaskInfo; start: number; end: number } | undefined;
 let stretchThreshold = Infinity;
 
-function rowOf(key: string): TaskStat {
+function rowOf(key: string, site: string | undefined): TaskStat {
   let row = rows.get(key);
   if (row === undefined) {
     row = {
       name: key,
+      ...(site === undefined ? {} : { site }),
       count: 0,
       done: 0,
       failed: 0,
@@ -314,7 +315,7 @@ function taskDone(task: Task<unknown>): void {
   const info = infos.get(task);
   pending.delete(task);
   if (info === undefined) return;
-  const row = rowOf(info.key);
+  const row = rowOf(info.key, info.site);
   row.pending--;
   if (task.cancelled()) row.cancelled++;
   else if (info.failed) row.failed++;
@@ -350,28 +351,20 @@ const debugHooks: DebugHooks = {
     fn: (signal: AbortSignal) => T | PromiseLike<T>,
   ): (signal: AbortSignal) => T | PromiseLike<T> {
     const name = task.name;
-    const key = /^Task-\d+$/.test(name) ? fn.name || "(anonymous)" : name;
-    const first = firsts.get(key);
-    const row = rowOf(key);
-    // A stack costs ~20 µs: the first tasks of a name get their own, later
-    // ones share the first one's site (one name, one place, nearly always).
-    const own = row.count < OWN_STACKS || first === undefined ||
-      key === "(anonymous)";
+    const named = !/^Task-\d+$/.test(name);
+    const site = siteFor(named ? name : undefined, fn);
+    const key = named
+      ? name
+      : fn.name || `(anonymous) at ${site ?? "an unknown place"}`;
+    const row = rowOf(key, site);
     const info: TaskInfo = {
       name,
       key,
-      // The first of a name is formatted now: held by `firsts`, its stack
-      // would keep the task alive (a frame's receiver is the task).
-      stack: own && first !== undefined ? captureStack() : undefined,
-      site: first === undefined
-        ? creationSite(captureStack().stack)
-        : undefined,
-      first: own ? undefined : first,
+      site,
       session,
       started: undefined,
       failed: false,
     };
-    if (first === undefined) firsts.set(key, info);
     infos.set(task as Task<unknown>, info);
     pending.add(task as Task<unknown>);
     row.count++;
@@ -423,7 +416,6 @@ export function enableDebug(): Disposable {
   if (enabled++ === 0) {
     session++;
     rows.clear();
-    firsts.clear();
     blocks.length = 0;
     pending.clear();
     lastStretch = undefined;
@@ -467,11 +459,7 @@ export function debugEnabled(): boolean {
  */
 export function taskStats(): TaskStats {
   return {
-    tasks: [...rows.values()].map((row) => {
-      const first = firsts.get(row.name);
-      const site = first === undefined ? undefined : siteOf(first);
-      return site === undefined ? { ...row } : { ...row, site };
-    })
+    tasks: [...rows.values()].map((row) => ({ ...row }))
       .sort((a, b) => b.totalMs - a.totalMs || b.count - a.count),
     blocks: blocks.map((block) => ({ ...block })),
   };
@@ -610,7 +598,7 @@ export function monitorEventLoop(options?: MonitorOptions): Disposable {
       block.duration = stretch.end - stretch.start;
       block.start = timeOrigin + stretch.start;
       block.task = stretch.info.name;
-      block.site = siteOf(stretch.info);
+      block.site = stretch.info.site;
       lastStretch = undefined;
     }
     recordBlock(block);
@@ -693,7 +681,7 @@ export function debugSession(
     // The listener runs in the context of the code that rejected, so the
     // task storage names the task.
     const info = taskStorage.getStore();
-    const site = info === undefined ? undefined : siteOf(info);
+    const site = info?.site;
     report({
       kind: "unhandled-rejection",
       message: `aio debug: unhandled rejection${
@@ -721,7 +709,7 @@ export function debugSession(
         );
         for (const task of left) {
           const info = infos.get(task)!;
-          const site = siteOf(info);
+          const site = info.site;
           report({
             kind: "pending-task",
             message: `aio debug: task '${info.name}'${

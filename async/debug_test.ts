@@ -8,7 +8,12 @@ import {
   taskStats,
 } from "./debug.ts";
 import { hooks, registerResource, resourceClosed } from "./_debug.ts";
-import { createTask, type Task } from "./task.ts";
+import {
+  createTask,
+  type ExceptionContext,
+  setExceptionHandler,
+  type Task,
+} from "./task.ts";
 import { run } from "./run.ts";
 import { sleep } from "./sleep.ts";
 import { TaskSet } from "./task_set.ts";
@@ -144,7 +149,10 @@ Deno.test("taskStats() counts unnamed tasks by their function's name", async () 
   const rows = new Map(taskStats().tasks.map((row) => [row.name, row]));
   assert.equal(rows.get("work")?.count, 3);
   assert.match(rows.get("work")!.site!, /debug_test\.ts:\d+:\d+$/);
-  assert.equal(rows.get("(anonymous)")?.count, 1);
+  const anonymous = [...rows.keys()].filter((k) => k.startsWith("(anonymous)"));
+  assert.equal(anonymous.length, 1);
+  assert.match(anonymous[0], /^\(anonymous\) at .*debug_test\.ts:\d+:\d+$/);
+  assert.equal(rows.get(anonymous[0])?.count, 1);
 });
 
 Deno.test("tasks past the first ones of a name share the first one's site", async () => {
@@ -161,6 +169,25 @@ Deno.test("tasks past the first ones of a name share the first one's site", asyn
   const sites = new Set(pending.map((r) => r.site));
   assert.equal(sites.size, 1);
   assert.match([...sites][0]!, /debug_test\.ts:\d+:\d+/);
+});
+
+Deno.test("a failed task nobody awaited is still reported when collected in debug mode", async () => {
+  using _debug = enableDebug();
+  const seen: ExceptionContext[] = [];
+  const previous = setExceptionHandler((context) => seen.push(context));
+  try {
+    for (let i = 0; i < 3; i++) {
+      (() => {
+        createTask(() => {
+          throw new Error(`lost ${i}`);
+        }, { name: "lost" });
+      })();
+    }
+    await gcUntil(() => seen.length === 3);
+  } finally {
+    setExceptionHandler(previous);
+  }
+  assert.equal(seen.length, 3); // debug mode keeps no task alive
 });
 
 Deno.test("debug mode is off by default and off again after the handle is disposed", async () => {

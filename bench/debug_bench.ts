@@ -1,8 +1,10 @@
 // `deno bench bench/debug_bench.ts`: what debug mode costs. Off, a task
-// spawn pays one variable read; on, it pays a creation stack, a statistics
-// row and a done callback. Awaits are not hooked at all: the "per await"
-// group shows that (the same task awaiting 1,000 checkpoints, off and on).
-// Divide by 1,000 for the per-spawn and per-await figures.
+// spawn pays one variable read; on, it pays a site lookup (a stack is taken
+// and formatted once per function that makes tasks), a statistics row, a
+// context and a done callback. Awaits are not hooked at all: the "await"
+// group shows that (one task awaiting 1,000 checkpoints, off and on).
+// Divide by 1,000 for the per-spawn and per-await figures; on a loaded
+// machine read the minimum column, the averages are mostly noise.
 import { checkpoint, createTask, TaskGroup } from "../async/mod.ts";
 import { enableDebug } from "../async/debug.ts";
 
