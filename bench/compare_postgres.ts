@@ -15,6 +15,8 @@
 import postgres from "npm:postgres@3.4.9";
 // deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
 import pg from "npm:pg@8.23.1";
+// deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
+import copyStreams from "npm:pg-copy-streams@7.0.0";
 import process from "node:process";
 import { startPostgres } from "../testing/postgres.ts";
 import type { Row } from "./_compare.ts";
@@ -31,6 +33,7 @@ const SERIES = "SELECT i FROM generate_series(1, 1000) AS i";
 const INSERT = "INSERT INTO bench_insert (a, b) VALUES ($1, $2)";
 const POINT = "SELECT abalance FROM pgbench_accounts WHERE aid = $1";
 const ACCOUNTS = 100_000; // pgbench scale 1
+const COPY_ROWS = 10_000;
 
 /** One connection, as each driver is used at its fastest. */
 interface Single {
@@ -39,7 +42,24 @@ interface Single {
   series(): Promise<unknown>;
   /** 1,000 INSERTs, all or nothing. */
   insertMany(rows: [number, string][]): Promise<unknown>;
+  /** COPY the records into bench_copy (a, b); absent when unsupported. */
+  copyIn?(records: [number, string][]): Promise<unknown>;
+  /** COPY bench_copy out, returning the bytes read; absent when unsupported. */
+  copyOut?(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** COPY's text format of the records, as a peer without COPY helpers needs. */
+function copyText(records: [number, string][]): string {
+  let text = "";
+  for (const [a, b] of records) text += `${a}\t${b}\n`;
+  return text;
+}
+
+async function drain(stream: AsyncIterable<Uint8Array>): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of stream) bytes += chunk.length;
+  return bytes;
 }
 
 /** A pool of 10, shared by 10 concurrent workers. */
@@ -75,13 +95,22 @@ async function ours(): Promise<Contender | string> {
     name: "ours",
     async connect(url) {
       const conn = await module.connect(url);
-      return {
+      const single: Single = {
         select: () => conn.fetch(SELECT_1_PLUS_1),
         pgType: () => conn.fetch(PG_TYPE, [-1, true]),
         series: () => conn.fetch(SERIES),
         insertMany: (rows) => conn.executemany(INSERT, rows),
         close: () => conn.close(),
       };
+      // COPY (issue 10), once io/postgres.ts has it.
+      if (typeof conn.copyFrom === "function") {
+        single.copyIn = (records) =>
+          conn.copyFrom("bench_copy", records, { columns: ["a", "b"] });
+      }
+      if (typeof conn.copyTo === "function") {
+        single.copyOut = async () => drain(await conn.copyTo("bench_copy"));
+      }
+      return single;
     },
   };
   const createPool = module.createPool ??
@@ -128,6 +157,17 @@ const postgresJs: Contender = {
             sql`INSERT INTO bench_insert (a, b) VALUES (${a}, ${b})`
           ),
         ),
+      copyIn: async (records) => {
+        const writable = await sql`COPY bench_copy (a, b) FROM STDIN`
+          .writable();
+        await new Promise<void>((resolve, reject) => {
+          writable.on("error", reject);
+          writable.on("finish", resolve);
+          writable.end(copyText(records));
+        });
+      },
+      copyOut: async () =>
+        drain(await sql`COPY bench_copy TO STDOUT`.readable()),
       close: () => sql.end({ timeout: 5 }),
     };
   },
@@ -168,6 +208,19 @@ const nodePg: Contender = {
             client.query({ name: "i", text: INSERT, values })
           ),
         ),
+      // COPY through pg-copy-streams, the usual companion of pg.
+      copyIn: async (records) => {
+        const stream = client.query(
+          copyStreams.from("COPY bench_copy (a, b) FROM STDIN"),
+        );
+        await new Promise<void>((resolve, reject) => {
+          stream.on("error", reject);
+          stream.on("finish", resolve);
+          stream.end(copyText(records));
+        });
+      },
+      // No copyOut: pg-copy-streams' COPY TO stream delivers no data under
+      // Deno's Node compatibility (it waits forever), so pg sits that out.
       close: () => client.end(),
     };
   },
@@ -404,7 +457,7 @@ export async function rows(): Promise<Row[]> {
   });
   const url = server.url;
   await server.adminQuery(
-    "CREATE UNLOGGED TABLE bench_insert (a int, b text)",
+    "CREATE UNLOGGED TABLE bench_insert (a int, b text); CREATE UNLOGGED TABLE bench_copy (a int, b text)",
   );
   const oursOrWhy = await ours();
   let unavailable = typeof oursOrWhy === "string" ? oursOrWhy : "";
@@ -442,6 +495,10 @@ export async function rows(): Promise<Row[]> {
     singles.set(contender, await contender.connect(url));
   }
   const names = contenders.map((c) => c.name);
+  const copyRecords: [number, string][] = Array.from(
+    { length: COPY_ROWS },
+    (_, i) => [i, `row ${i}`],
+  );
   const rowsToInsert: [number, string][] = Array.from(
     { length: 1000 },
     (_, i) => [i, `row ${i}`],
@@ -485,6 +542,38 @@ export async function rows(): Promise<Row[]> {
         return value;
       }),
       names,
+    );
+    // COPY 10,000 rows in and out (issue 10), where the driver has COPY.
+    const copiers = contenders.filter((c) => singles.get(c)!.copyIn);
+    add(
+      "1 conn: COPY 10,000 rows in",
+      "rows/s",
+      await interleaved(copiers, async (c) => {
+        const value = COPY_ROWS *
+          await sequential(1, () => singles.get(c)!.copyIn!(copyRecords));
+        await server.adminQuery("TRUNCATE bench_copy");
+        return value;
+      }),
+      copiers.map((c) => c.name),
+    );
+    await server.adminQuery(
+      `INSERT INTO bench_copy SELECT i, 'row ' || i FROM generate_series(1, ${COPY_ROWS}) AS i`,
+    );
+    const exporters = contenders.filter((c) => singles.get(c)!.copyOut);
+    add(
+      "1 conn: COPY 10,000 rows out",
+      "rows/s",
+      await interleaved(exporters, async (c) => {
+        let bytes = 0;
+        const value = COPY_ROWS * await sequential(1, async () => {
+          bytes = await singles.get(c)!.copyOut!();
+        });
+        if (bytes < COPY_ROWS * 8) {
+          throw new Error(`${c.name} copied out only ${bytes} bytes`);
+        }
+        return value;
+      }),
+      exporters.map((c) => c.name),
     );
   } finally {
     for (const single of singles.values()) await single.close();
