@@ -40,6 +40,9 @@ export function markdown(areas: Record<string, AreaResult>): string {
     "Written by `deno task bench:compare` (a run of some areas updates",
     "those). Absolute times are not claims; ratios against anchors measured",
     "in the same run are. Each area says how loaded the machine was.",
+    "Times given as `median (min–max)` come from `measure()` in",
+    "bench/_compare.ts: contenders interleaved round-robin, garbage",
+    "collected before each timed run.",
     "",
     "![ratios](latest.svg)",
   ];
@@ -211,5 +214,5 @@ export function conditions(): string {
   }
   return `${
     new Date().toISOString().slice(0, 16)
-  }Z · Deno ${Deno.version.deno} · ${navigator.hardwareConcurrency} cores · load average ${load} · medians of interleaved runs, GC before each, (min–max)`;
+  }Z · Deno ${Deno.version.deno} · ${navigator.hardwareConcurrency} cores · load average ${load}`;
 }
