@@ -488,6 +488,7 @@ class Exchange {
   raw: Response | undefined = undefined;
   reader: ReadableStreamDefaultReader<Uint8Array> | undefined = undefined;
   finished = false;
+  redirected = false;
   aborted = false;
   reason: unknown = undefined;
 
@@ -1020,7 +1021,7 @@ export class ClientResponse implements AsyncDisposable {
 
   /** Whether a redirect was followed. */
   get redirected(): boolean {
-    return this.#body.raw.redirected;
+    return this.#body.exchange.redirected || this.#body.raw.redirected;
   }
 
   /** Whether the status is in 200–299. */
@@ -1894,7 +1895,15 @@ export class ClientSession implements AsyncDisposable {
       if (headers !== undefined) init.headers = headers;
       if (prepared.body !== undefined) init.body = prepared.body;
       if (this.#client !== undefined) init.client = this.#client;
-      if (prepared.redirect !== undefined) init.redirect = prepared.redirect;
+      // With a cookie jar the session follows redirects itself (aiohttp's
+      // way), so that cookies set by a redirect are kept and each hop gets
+      // the cookies of its own URL.
+      const follow = jar !== undefined &&
+        (prepared.redirect === undefined || prepared.redirect === "follow");
+      if (follow) init.redirect = "manual";
+      else if (prepared.redirect !== undefined) {
+        init.redirect = prepared.redirect;
+      }
       if (connect !== undefined && connect !== Infinity) {
         exchange.connectTimer = setTimeout(() => {
           exchange.abort(
@@ -1902,32 +1911,54 @@ export class ClientSession implements AsyncDisposable {
           );
         }, connect);
       }
-      const url = outgoing?.url ?? href;
+      let url: string | URL = outgoing?.url ?? href;
       let raw: Response;
-      if (scope === undefined) {
-        raw = await (started = fetch(url, init));
-      } else {
-        raw = await suspend<Response>((resolve, reject) => {
-          started = fetch(url, init);
-          started.then(resolve, reject);
-          return (error) => exchange.abort(error);
-        });
+      for (let hop = 0;; hop++) {
+        if (scope === undefined) {
+          raw = await (started = fetch(url, init));
+        } else {
+          raw = await suspend<Response>((resolve, reject) => {
+            started = fetch(url, init);
+            started.then(resolve, reject);
+            return (error) => exchange.abort(error);
+          });
+        }
+        exchange.raw = raw;
+        // Aborted without a controller (close() while the headers came).
+        if (exchange.aborted) throw exchange.reason;
+        if (jar !== undefined && raw.headers.has("set-cookie")) {
+          jar.store(
+            new URL(raw.url || String(url)),
+            raw.headers.getSetCookie(),
+            Date.now(),
+          );
+        }
+        if (!follow || !REDIRECTS.has(raw.status)) break;
+        const next = nextHop(raw, url, init);
+        if (next === undefined) break; // no usable Location, or a stream body
+        if (hop === MAX_REDIRECTS) {
+          throw new ClientConnectionError(
+            `Cannot ${method} ${
+              safeURL(href)
+            }: more than ${MAX_REDIRECTS} redirects; the server may be looping`,
+          );
+        }
+        await raw.body?.cancel().catch(noop);
+        const hopHeaders = init.headers as Headers | undefined;
+        const cookie = jar!.header(next, Date.now());
+        if (cookie !== undefined || hopHeaders?.has("cookie")) {
+          const h = init.headers = new Headers(hopHeaders);
+          if (cookie === undefined) h.delete("cookie");
+          else h.set("cookie", cookie);
+        }
+        exchange.redirected = true;
+        url = next;
       }
       if (exchange.connectTimer !== undefined) {
         clearTimeout(exchange.connectTimer);
         exchange.connectTimer = undefined;
       }
-      exchange.raw = raw;
-      // Aborted without a controller (close() while the headers came).
-      if (exchange.aborted) throw exchange.reason;
       exchange.busy = false;
-      if (jar !== undefined && raw.headers.has("set-cookie")) {
-        jar.store(
-          new URL(raw.url || href),
-          raw.headers.getSetCookie(),
-          Date.now(),
-        );
-      }
       const response = new ClientResponse(new Body(exchange, raw));
       if (hasNoBody(method, raw.status)) exchange.finish();
       if (hooks?.afterResponse !== undefined) {
@@ -2017,6 +2048,52 @@ interface Prepared {
   policy: Policy | undefined;
   raiseForStatus: boolean;
   redirect: RequestRedirect | undefined;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+// The URL of the next hop of a redirect, with `init` changed for it as the
+// fetch standard says (303, and 301/302 after a POST, become a GET without
+// a body; credentials are not sent to another origin); `undefined` when
+// the redirect cannot be followed.
+function nextHop(
+  raw: Response,
+  url: string | URL,
+  init: RequestInit,
+): URL | undefined {
+  const location = raw.headers.get("location");
+  if (location === null) return undefined;
+  const from = new URL(url);
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    return undefined;
+  }
+  if (next.protocol !== "http:" && next.protocol !== "https:") return undefined;
+  const status = raw.status;
+  const method = init.method!;
+  const toGet = ((status === 301 || status === 302) && method === "POST") ||
+    (status === 303 && method !== "GET" && method !== "HEAD");
+  if (!toGet && init.body instanceof ReadableStream) return undefined;
+  let headers = init.headers as Headers | undefined;
+  if (toGet) {
+    init.method = "GET";
+    delete init.body;
+    if (headers !== undefined) {
+      headers = new Headers(headers);
+      for (const name of ["content-type", "content-length"]) {
+        headers.delete(name);
+      }
+    }
+  }
+  if (next.origin !== from.origin && headers?.has("authorization")) {
+    headers = new Headers(headers);
+    headers.delete("authorization");
+  }
+  if (headers !== undefined) init.headers = headers;
+  return next;
 }
 
 // Whether a response has no body to wait for (checked without touching the

@@ -537,6 +537,51 @@ Deno.test("cookies set by a response go back to the same host, not to another", 
   assert.deepEqual(seen.slice(3), [null, null]);
 });
 
+Deno.test("redirects: a cookie set by a 302 is kept; a 303 after a POST becomes a GET; no cookie to another host", async () => {
+  const seen: string[] = [];
+  await using server = serve((req) => {
+    const url = new URL(req.url);
+    seen.push(
+      `${req.method} ${url.host.split(":")[0]}${url.pathname} ${
+        req.headers.get("cookie") ?? "-"
+      }`,
+    );
+    switch (url.pathname) {
+      case "/login":
+        return new Response(null, {
+          status: 303,
+          headers: { location: "/home", "set-cookie": "sid=42; Path=/" },
+        });
+      case "/away":
+        return Response.redirect(
+          `http://127.0.0.2:${url.port}/elsewhere`,
+          302,
+        );
+      case "/loop":
+        return Response.redirect(`${url.origin}/loop`, 307);
+      default:
+        return new Response(`at ${url.pathname}`);
+    }
+  });
+  await using session = new ClientSession({ baseURL: server.url });
+  const home = await session.post("/login", { form: { user: "ada" } });
+  assert.equal(await home.text(), "at /home");
+  assert.ok(home.redirected);
+  assert.match(home.url, /\/home$/);
+  const away = await session.get("/away");
+  assert.equal(await away.text(), "at /elsewhere");
+  assert.deepEqual(seen, [
+    "POST 127.0.0.1/login -",
+    "GET 127.0.0.1/home sid=42",
+    "GET 127.0.0.1/away sid=42",
+    "GET 127.0.0.2/elsewhere -",
+  ]);
+  await assert.rejects(session.get("/loop"), /more than 10 redirects/);
+  const manual = await session.get("/login", { redirect: "manual" });
+  assert.equal(manual.status, 303);
+  await manual.release();
+});
+
 Deno.test("HEAD and 204 responses free their slot at once", async () => {
   await using server = serve((req) =>
     req.method === "HEAD"
