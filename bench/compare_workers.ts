@@ -8,6 +8,7 @@
 // are skipped.
 import type { Row } from "./_compare.ts";
 import { gc, measure, progress } from "./_compare.ts";
+import { conditions } from "./_results.ts";
 import { WorkerPool } from "../async/worker_pool.ts";
 
 const QUEUED = 100_000;
@@ -48,6 +49,36 @@ function floor(): { call(x: number): Promise<number>; close(): void } {
       }),
     close: () => worker.terminate(),
   };
+}
+
+// fib(30) x 64 on `n` hand-written Workers, one task in flight on each.
+async function bareFibs(n: number): Promise<number> {
+  const source = "data:text/javascript," + encodeURIComponent(
+    "const fib = (n) => n < 2 ? n : fib(n - 1) + fib(n - 2);\n" +
+      "self.onmessage = (e) => self.postMessage(fib(e.data));\n",
+  );
+  const workers = Array.from(
+    { length: n },
+    () => new Worker(source, { type: "module" }),
+  );
+  const ask = (w: Worker, x: number) =>
+    new Promise<number>((resolve) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.postMessage(x);
+    });
+  await Promise.all(workers.map((w) => ask(w, 20)));
+  gc();
+  const start = performance.now();
+  let left = 64;
+  await Promise.all(workers.map(async (w) => {
+    while (left > 0) {
+      left--;
+      await ask(w, 30);
+    }
+  }));
+  const elapsed = performance.now() - start;
+  for (const w of workers) w.terminate();
+  return elapsed;
 }
 
 interface Peer {
@@ -214,9 +245,13 @@ export async function rows(): Promise<Row[]> {
     };
     const one: number[] = [];
     const two: number[] = [];
+    const bareOne: number[] = [];
+    const bareTwo: number[] = [];
     for (let round = 0; round < 3; round++) {
       one.push(await fibs(1));
       two.push(await fibs(2));
+      bareOne.push(await bareFibs(1));
+      bareTwo.push(await bareFibs(2));
       progress(".");
     }
     const median = (xs: number[]) =>
@@ -230,9 +265,55 @@ export async function rows(): Promise<Row[]> {
       goal: ">= 1.8x",
       met: speedup >= 1.8,
     });
+    // What the machine gives a second thread right now (shared, loaded):
+    // the same work on bare Workers, each sent the next task as it answers.
+    const bare = median(bareOne) / median(bareTwo);
+    out.push({
+      name: "fib(30) x 64: 2 bare Workers vs 1 (the machine's speed-up)",
+      ours: `${median(bareTwo).toFixed(0)} ms on 2`,
+      anchor: `${median(bareOne).toFixed(0)} ms on 1`,
+      ratio: bare,
+      goal: "context",
+      met: undefined,
+    });
   }
   progress("\n");
+  writeReport(out);
   return out;
 }
 
-if (import.meta.main) console.table(await rows());
+// bench/results/workers.md: this run's rows, with the machine's load.
+function writeReport(rows: Row[]): void {
+  const lines = [
+    "# Workers: ours vs piscina, workerpool and a bare Worker",
+    "",
+    `Written by \`deno task bench:workers\`: ${conditions()}.`,
+    `Pools of ${SIZE} workers for the queued rows, 1 for one at a time; the npm peers run in Node ${nodeVersion()}. The machine is shared: ratios measured in the same run are the claims, not absolute figures.`,
+    "",
+    "| benchmark | ours | anchor | ratio | goal | met |",
+    "| --- | ---: | ---: | ---: | --- | --- |",
+    ...rows.map((r) =>
+      `| ${r.name} | ${r.ours} | ${r.anchor} | ${
+        r.ratio > 0 ? r.ratio.toFixed(2) + "x" : "-"
+      } | ${r.goal} | ${r.met === undefined ? "-" : r.met ? "yes" : "NO"} |`
+    ),
+    "",
+  ];
+  const path = new URL("./results/workers.md", import.meta.url);
+  Deno.writeTextFileSync(path, lines.join("\n"));
+}
+
+function nodeVersion(): string {
+  try {
+    const out = new Deno.Command("node", { args: ["--version"] }).outputSync();
+    return new TextDecoder().decode(out.stdout).trim();
+  } catch {
+    return "(not found)";
+  }
+}
+
+if (import.meta.main) {
+  for (const row of await rows()) {
+    console.log(`${row.name}: ${row.ours} vs ${row.anchor} (${row.goal})`);
+  }
+}
