@@ -50,6 +50,17 @@ export class LineScanner {
     return this.#pos < this.#text.length || this.#head.length !== 0;
   }
 
+  /**
+   * How many UTF-16 code units are held.
+   *
+   * @returns The count.
+   */
+  get pendingLength(): number {
+    let length = this.#text.length - this.#pos;
+    for (const piece of this.#head) length += piece.length;
+    return length;
+  }
+
   /** Whether {@linkcode LineScanner.end} was called. */
   get ended(): boolean {
     return this.#ended;

@@ -139,6 +139,7 @@ Deno.test("LineScanner: take reads across a held head and the current chunk", ()
   scanner.push("def\r"); // "abc" moves to the head
   assert.equal(scanner.nextLine(false), undefined);
   scanner.push("gh");
+  assert.equal(scanner.pendingLength, 9); // "abcdef\r" and "gh"
   assert.equal(scanner.take(4), "abcd");
   assert.equal(scanner.nextLine(true), "ef\r");
   assert.equal(scanner.takeAll(), "gh");

@@ -114,6 +114,8 @@ interface Codec {
   // The prefix of `bytes` that ends on a character boundary.
   complete(bytes: Uint8Array, length: number): number;
   byteLength?(text: string): number;
+  // Bytes per UTF-16 code unit, when it is fixed.
+  unitBytes?: number;
   encode?(text: string): Uint8Array;
 }
 
@@ -151,6 +153,7 @@ function codecFor(name: string): Codec {
         return end;
       },
       byteLength: (text) => text.length * 2,
+      unitBytes: 2,
       encode(text) {
         const bytes = new Uint8Array(text.length * 2);
         const view = new DataView(bytes.buffer);
@@ -169,6 +172,7 @@ function codecFor(name: string): Codec {
       name,
       complete: (_, length) => length,
       byteLength: (t) => t.length,
+      unitBytes: 1,
     };
   }
   // A multi-byte legacy encoding: the decoder keeps its own state.
@@ -311,6 +315,8 @@ export class AsyncFile<T extends string | Uint8Array = string>
   // terminal never: a read there may wait for ever). Read buffers keep 3
   // bytes in front for the cut character of the chunk before.
   #prefetch = false;
+  // Whether every character held came from one byte (so tell() can count).
+  #oneByte = true;
   #ahead: Promise<Chunk> | undefined = undefined;
   #buffers: Uint8Array[] = [];
   #decode = (bytes: Uint8Array, stream: boolean): string =>
@@ -735,7 +741,14 @@ export class AsyncFile<T extends string | Uint8Array = string>
   #readAhead(): number {
     if (this.#flags.binary) return this.#bytes.length;
     const codec = this.#codec!;
-    if (!this.#scanner.pending) return this.#tail.length;
+    const scanner = this.#scanner;
+    if (!scanner.pending) return this.#tail.length;
+    // Held text that came one byte a character (ASCII): counted, not encoded.
+    const unit = codec.unitBytes ??
+      (codec.name === "utf-8" && this.#oneByte ? 1 : undefined);
+    if (unit !== undefined) {
+      return unit * scanner.pendingLength + this.#tail.length;
+    }
     if (codec.byteLength === undefined) {
       throw new TypeError(
         `Cannot find the position in ${
@@ -806,7 +819,10 @@ export class AsyncFile<T extends string | Uint8Array = string>
     buffer.set(tail, start);
     const bytes = buffer.subarray(start, 3 + n);
     const cut = this.#codec!.complete(bytes, bytes.length);
-    scanner.push(this.#decode(bytes.subarray(0, cut), true));
+    const text = this.#decode(bytes.subarray(0, cut), true);
+    if (!scanner.pending) this.#oneByte = true;
+    if (text.length !== cut) this.#oneByte = false; // not all ASCII
+    scanner.push(text);
     this.#tail = bytes.slice(cut);
     return true;
   }

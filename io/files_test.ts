@@ -260,6 +260,22 @@ Deno.test("AsyncFile: read(n) counts characters in text mode and bytes in bytes 
   }
 });
 
+Deno.test("AsyncFile: tell() after each readLine() gives each line's end, in bytes", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/a.txt`;
+  const lines = ["ascii\n", "more ascii\r\n", "é then ascii\n", "x\r", "end"];
+  await writeText(path, lines.join(""));
+  for (const bufferSize of [4, 7, 1 << 16]) {
+    await using f = await open(path, "r", { bufferSize });
+    let offset = 0;
+    for (const expected of lines) {
+      assert.equal(await f.readLine(), expected);
+      offset += encoder.encode(expected).length;
+      assert.equal(await f.tell(), offset, `bufferSize ${bufferSize}`);
+    }
+  }
+});
+
 Deno.test("AsyncFile: UTF-16 text is read and written; a legacy encoding reads", async () => {
   await using dir = await tempDir();
   const path = `${dir.path}/u16.txt`;
@@ -283,6 +299,9 @@ Deno.test("AsyncFile: UTF-16 text is read and written; a legacy encoding reads",
     const lines: string[] = [];
     for await (const line of f) lines.push(line);
     assert.deepEqual(lines, ["日", "A"]);
+    await f.seek(0);
+    assert.equal(await f.readLine(), "日\n");
+    await assert.rejects(f.tell(), /no known length in bytes/); // "A" held
     await assert.rejects(f.write("x"), /no encoder/);
   }
 });
@@ -526,16 +545,29 @@ for (let n = 1; ; n++) await writeText(Deno.args[0], content(n), { atomic: true 
     const process = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--no-check", child, path],
       stdout: "null",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
-    let created = 0;
-    for await (const event of watcher) {
-      const temp = event.paths.some((p) => p.endsWith(".tmp"));
-      if (event.kind === "create" && temp && ++created > round % 3) break;
+    const outcome = process.output();
+    const seen = (async () => {
+      let created = 0;
+      for await (const event of watcher) {
+        const temp = event.paths.some((p) => p.endsWith(".tmp"));
+        if (event.kind === "create" && temp && ++created > round % 3) break;
+      }
+    })();
+    // A writer that dies by itself (it cannot load, say) fails the test
+    // instead of leaving it waiting for a temp file.
+    const early = await Promise.race([seen.then(() => false), outcome]);
+    if (early !== false) {
+      throw new Error(
+        `The writer exited by itself: ${
+          new TextDecoder().decode(early.stderr)
+        }`,
+      );
     }
     process.kill("SIGKILL");
-    const status = await process.status;
-    assert.equal(status.signal, "SIGKILL");
+    const { signal } = await outcome;
+    assert.equal(signal, "SIGKILL");
     killed++;
     const text = await readText(path);
     assert.ok(
