@@ -362,6 +362,12 @@ Deno.test({
     startPostgres({ settings: { "max connections": 5 } }),
     /a setting name must be an identifier, got "max connections"/,
   );
+  await assert.rejects(
+    startPostgres({
+      settings: { work_mem: {} as unknown as string },
+    }),
+    /setting work_mem must be a string, a number or a boolean, got object/,
+  );
   await assert.rejects(startPostgres({ user: "aio_admin" }), TypeError);
 });
 
