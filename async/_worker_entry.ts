@@ -11,7 +11,13 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const post = (message: unknown, transfer: Transferable[]) =>
   scope.postMessage(message, transfer);
-const runner = createRunner(post);
+// A worker with permissions of its own starts from a generated module that
+// leaves here a literal dynamic import of the user's module: Deno loads that
+// with the module graph, so it needs no read permission.
+const importer = (globalThis as Record<symbol, unknown>)[
+  Symbol.for("aio.worker.import")
+] as (() => Promise<Record<string, unknown>>) | undefined;
+const runner = createRunner(post, importer);
 scope.onmessage = (event) => runner.handle(event.data);
 
 // An uncaught error or rejection ends the worker: the host rejects what it

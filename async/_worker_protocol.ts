@@ -260,7 +260,10 @@ export interface Runner {
  * (like calls on one thread; a batch of synchronous tasks runs without an
  * await), and posts each result.
  */
-export function createRunner(post: Post): Runner {
+export function createRunner(
+  post: Post,
+  importer?: () => Promise<Record<string, unknown>>,
+): Runner {
   let tag: string | undefined;
   let lookup: Lookup | undefined;
   let current: unknown = undefined; // the "fn" last selected
@@ -332,7 +335,7 @@ export function createRunner(post: Post): Runner {
       if (tag === undefined) {
         const init = message as Init;
         tag = init.tag;
-        const loaded = load(init, fatal);
+        const loaded = load(init, fatal, importer);
         if (typeof loaded === "function") lookup = loaded;
         else {
           loaded.then((fn) => {
@@ -364,6 +367,7 @@ function uncloneable(error: unknown): TypeError {
 function load(
   init: Init,
   fatal: (reason: Fatal) => void,
+  importer: (() => Promise<Record<string, unknown>>) | undefined,
 ): Lookup | Promise<Lookup> {
   const { module, exports } = init;
   if (exports !== undefined) return exported(exports, module);
@@ -374,7 +378,7 @@ function load(
       );
     };
   }
-  return import(module).then(
+  return (importer ? importer() : import(module)).then(
     (mod: Record<string, unknown>) => exported(mod, module),
     (error) => {
       fatal({ fatal: "load", error: serializeError(error) });

@@ -62,7 +62,16 @@ export function webWorker(
   const deno = permissions === undefined || permissions === "inherit"
     ? undefined
     : { permissions: workerPermissions(permissions) };
-  const worker = new Worker(entryURL, {
+  // With permissions of its own, the worker could not read the user's
+  // module to import it: start it from a module that imports it literally.
+  const main = deno === undefined || options.module === null
+    ? entryURL
+    : dataModule(
+      `globalThis[Symbol.for("aio.worker.import")] = () => import(${
+        JSON.stringify(options.module)
+      });\nawait import(${JSON.stringify(entryURL)});\n`,
+    );
+  const worker = new Worker(main, {
     type: "module",
     name: options.name,
     ...(deno ? { deno } : {}),
@@ -218,9 +227,7 @@ export function subprocess(
   const source = `import { serve } from ${
     JSON.stringify(processURL)
   };\nawait serve(${load}, ${JSON.stringify(options.tag)});\n`;
-  const main = `data:application/typescript;base64,${
-    btoa(String.fromCharCode(...new TextEncoder().encode(source)))
-  }`;
+  const main = dataModule(source);
   const args = [
     "run",
     "--quiet",
@@ -296,4 +303,10 @@ function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
   } catch {
     // already exited
   }
+}
+
+function dataModule(source: string): string {
+  return `data:application/typescript;base64,${
+    btoa(String.fromCharCode(...new TextEncoder().encode(source)))
+  }`;
 }

@@ -384,3 +384,33 @@ Deno.test("tasks of different functions and arities interleave correctly", async
     assert.equal(await p.exec((a: number, b: number) => a - b, [i, 1]), i - 1);
   }
 });
+
+Deno.test("worker: with --unstable-worker-options, a Web Worker gets only the permissions given", async () => {
+  // A program of its own: the flag is the command line's.
+  const source = `
+    import { WorkerPool } from ${
+    JSON.stringify(new URL("./worker_pool.ts", import.meta.url).href)
+  };
+    await using p = new WorkerPool(${JSON.stringify(work.href)}, {
+      size: 1,
+      permissions: { env: ["HOME"] },
+    });
+    const home = await p.run("readEnv", ["HOME"]);
+    const path = await p.run("readEnv", ["PATH"]).then(() => "read", (e) => e.name);
+    console.log(JSON.stringify([home, path]));
+  `;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      `data:application/typescript;base64,${btoa(source)}`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(code, 0);
+  const [home, path] = JSON.parse(new TextDecoder().decode(stdout));
+  assert.equal(home, Deno.env.get("HOME"));
+  assert.equal(path, "NotCapable");
+});
