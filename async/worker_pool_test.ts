@@ -50,7 +50,9 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-// The pids of this process's children (Linux), to see process workers die.
+// The pids of this process's children that are process workers serving
+// this file's fixture module (Linux): other test files running in parallel
+// in this process have children of their own.
 function children(): number[] {
   const pids: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
@@ -58,9 +60,14 @@ function children(): number[] {
     try {
       const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === Deno.pid) pids.push(Number(entry.name));
+      if (ppid !== Deno.pid) continue;
+      const args = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`)
+        .split("\0");
+      const main = args.find((a) => a.startsWith("data:")) ?? "";
+      const source = atob(main.slice(main.indexOf(",") + 1));
+      if (source.includes(work.href)) pids.push(Number(entry.name));
     } catch {
-      // gone meanwhile
+      // gone meanwhile, or not ours
     }
   }
   return pids;
