@@ -19,6 +19,10 @@
  * | `patch.object(obj, "m", wraps=…)`   | `using spy = spyAsync(obj, "m")`         |
  * | `mock.assert_awaited()`             | `mock.assertAwaited()`                   |
  * | trio's `MockClock(autojump_threshold=0)` | `new FakeTime({ autoAdvance: true })` |
+ * | trio's `autojump_threshold=0.05`   | `new FakeTime({ autoAdvance: true, idle: 50 })` |
+ * | sinon's `clock.setSystemTime(t)`    | `time.setSystemTime(t)` (Date only)      |
+ * | sinon's `runToLast()`               | `time.runToLast()`, `runToLastAsync()`   |
+ * | @std's `FakeTime.restoreFor(fn)`    | `FakeTime.restoreFor(fn)`, `time.delay(ms)` |
  *
  * @example An async test on the virtual clock
  * ```ts
