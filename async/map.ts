@@ -146,7 +146,8 @@ export async function map<T, R>(
       if (ordered) results[index] = value;
       else results.push(value);
     } catch (error) {
-      if (keepGoing && !isCancellation(error)) {
+      if (isCancellation(error)) throw error;
+      if (keepGoing) {
         failures.push({ index, error });
       } else {
         first ??= { error };
