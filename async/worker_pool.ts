@@ -69,7 +69,7 @@ export interface WorkerPoolOptions {
    * | a worker is | a Web Worker (a thread) | a `deno run` subprocess |
    * | start-up | ~20 ms | ~100 ms; needs `--allow-run` |
    * | data | structured clone, `transfer` moves buffers | copied (`node:v8` serialisation) |
-   * | round trip of a tiny task | ~a bare `postMessage` | ~20× that (pipes) |
+   * | round trip of a tiny task | about a bare `postMessage` | several times that (pipes, `node:v8`) |
    * | permissions | inherited (see `permissions`) | none but what you list |
    * | cancelling a running task | terminates the worker: stops a task that awaits, but on Deno 2.9.6 not one that never yields (`while (true) {}`, a long `Atomics.wait`): that one keeps a core busy, and the program from exiting, until it returns | SIGKILL: any task, however stuck, stops; the call rejects once the process has exited |
    *
