@@ -4,7 +4,12 @@
 // chunk read or written checks the ambient cancel scope (Deno's file calls
 // take no signal), and what a cancelled read took from the disk stays
 // buffered for the next read.
-import { ambientCancelled, currentScope, shield } from "../async/mod.ts";
+import {
+  ambientCancelled,
+  currentScope,
+  shield,
+  suspend,
+} from "../async/mod.ts";
 import { Lock } from "../sync/mod.ts";
 import { countCodePoints, LineScanner } from "./_lines.ts";
 
@@ -242,9 +247,11 @@ function parseMode(mode: string): ParsedMode | undefined {
   };
 }
 
-// One read of a text file: the bytes start at offset 3 of `buffer`.
+// One read: `n` bytes at `start` in `buffer` (3 in text mode, where a cut
+// character of the chunk before goes in front), `null` at the end.
 interface Chunk {
   buffer: Uint8Array;
+  start: number;
   n: number | null;
   error: unknown;
 }
@@ -270,8 +277,10 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
  * Reads are buffered ({@linkcode OpenOptions.bufferSize}); writes go to the
  * disk at once, a chunk at a time (one system call per `write`: join small
  * pieces). Every chunk checks the ambient cancel scope: a cancelled read
- * keeps what it took from the disk for the next read; a cancelled write
- * stops between chunks (what was written stays).
+ * keeps what it took from the disk for the next read, and one waiting on a
+ * silent pipe rejects at once (what the pipe sends later is kept for the
+ * next read); a cancelled write stops between chunks (what was written
+ * stays).
  *
  * Unlike Python, `read()` returns the text as it is on the disk (`\r\n`
  * is not turned into `\n`); only the line iteration splits on universal
@@ -315,6 +324,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
   // terminal never: a read there may wait for ever). Read buffers keep 3
   // bytes in front for the cut character of the chunk before.
   #prefetch = false;
+  #regular = false;
   // Whether every character held came from one byte (so tell() can count).
   #oneByte = true;
   #ahead: Promise<Chunk> | undefined = undefined;
@@ -330,10 +340,11 @@ export class AsyncFile<T extends string | Uint8Array = string>
     flags: ParsedMode,
     encoding: string,
     bufferSize: number,
-    prefetch: boolean,
+    regular: boolean,
   ) {
     this.#file = file;
-    this.#prefetch = prefetch;
+    this.#regular = regular;
+    this.#prefetch = regular && flags.read && !flags.binary;
     this.#path = path;
     this.#mode = mode;
     this.#flags = flags;
@@ -680,7 +691,10 @@ export class AsyncFile<T extends string | Uint8Array = string>
     if (file === undefined) return;
     using _ = await shield(() => this.#lock.acquire());
     if (this.#file === undefined) return;
-    await this.#settle().catch(() => {}); // no read left running
+    // A read still running is waited for on a regular file (it is quick);
+    // on a pipe it may wait for ever, and its late bytes are not wanted.
+    if (this.#regular) await this.#settle().catch(() => {});
+    this.#ahead = undefined;
     this.#file = undefined;
     file.close();
   }
@@ -784,7 +798,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
       scanner.reset(); // the file may have grown since
     }
     if (ambientCancelled()) throw cancelReason();
-    const chunk = await (this.#ahead ?? this.#read());
+    const chunk = await this.#wait(this.#ahead ?? this.#read());
     this.#ahead = undefined;
     const more = this.#accept(chunk);
     if (more && this.#prefetch) this.#ahead = this.#read();
@@ -792,14 +806,29 @@ export class AsyncFile<T extends string | Uint8Array = string>
     return more;
   }
 
-  // Starts a read into a free buffer; the promise never rejects.
-  #read(): Promise<Chunk> {
-    const buffer = this.#buffers.pop() ??
-      new Uint8Array(this.#bufferSize + 3);
-    return this.#file!.read(buffer.subarray(3)).then(
-      (n) => ({ buffer, n, error: undefined }),
-      (error) => ({ buffer, n: null, error: error ?? new Error() }),
+  // Starts a read (text mode: into a free buffer; bytes mode: into a new
+  // one of `size` bytes); the promise never rejects.
+  #read(size?: number): Promise<Chunk> {
+    const text = !this.#flags.binary;
+    const buffer = text
+      ? this.#buffers.pop() ?? new Uint8Array(this.#bufferSize + 3)
+      : new Uint8Array(size ?? this.#bufferSize);
+    const start = text ? 3 : 0;
+    return this.#file!.read(buffer.subarray(start)).then(
+      (n) => ({ buffer, start, n, error: undefined }),
+      (error) => ({ buffer, start, n: null, error: error ?? new Error() }),
     );
+  }
+
+  // Waits for a read. Deno's reads take no signal, so a cancellation
+  // rejects at once and leaves the read running as the read ahead: its
+  // bytes are kept for the next read, and a pipe that stays silent cannot
+  // hold up a cancelled task.
+  #wait(ahead: Promise<Chunk>): Promise<Chunk> {
+    this.#ahead = ahead;
+    return suspend<Chunk>((resolve) => {
+      ahead.then(resolve);
+    });
   }
 
   // Decodes a chunk into the scanner, after the cut character before it.
@@ -834,7 +863,15 @@ export class AsyncFile<T extends string | Uint8Array = string>
     if (ahead === undefined) return;
     this.#ahead = undefined;
     const chunk = await ahead;
-    if (chunk.error === undefined) this.#accept(chunk);
+    if (this.#flags.binary) {
+      if (chunk.error === undefined && chunk.n !== null) {
+        const held = this.#bytes;
+        this.#bytes = concat(
+          [held, chunk.buffer.subarray(0, chunk.n)],
+          held.length + chunk.n,
+        );
+      }
+    } else if (chunk.error === undefined) this.#accept(chunk);
     else this.#buffers.push(chunk.buffer); // a failed read moved nothing
   }
 
@@ -879,18 +916,20 @@ export class AsyncFile<T extends string | Uint8Array = string>
     const chunks: Uint8Array[] = held.length === 0 ? [] : [held];
     let length = held.length;
     this.#bytes = new Uint8Array(0);
-    const file = this.#file!;
     try {
       while (n === undefined || length < n) {
         if (ambientCancelled()) throw cancelReason();
         const want = n === undefined
           ? Math.max(this.#bufferSize, length)
           : Math.max(this.#bufferSize, n - length);
-        const chunk = new Uint8Array(Math.min(want, 64 << 20));
-        const got = await file.read(chunk);
-        if (got === null) break;
-        chunks.push(chunk.subarray(0, got));
-        length += got;
+        const chunk = await this.#wait(
+          this.#ahead ?? this.#read(Math.min(want, 64 << 20)),
+        );
+        this.#ahead = undefined;
+        if (chunk.error !== undefined) throw chunk.error;
+        if (chunk.n === null) break;
+        chunks.push(chunk.buffer.subarray(0, chunk.n));
+        length += chunk.n;
       }
       if (ambientCancelled()) throw cancelReason();
     } catch (error) {
@@ -1040,7 +1079,7 @@ export async function open<M extends OpenMode = "r">(
   } catch (error) {
     throw fsError(error, `Cannot open ${show(path)} with mode '${mode}'`);
   }
-  let prefetch = false;
+  let regular = false;
   try {
     if (flags.append) await file.seek(0, Deno.SeekMode.End); // as Python
     const stat = await file.stat();
@@ -1049,7 +1088,7 @@ export async function open<M extends OpenMode = "r">(
         `Cannot open ${show(path)} with mode '${mode}': it is a directory`,
       );
     }
-    prefetch = flags.read && !flags.binary && stat.isFile;
+    regular = stat.isFile;
     if (ambientCancelled()) throw cancelReason();
   } catch (error) {
     file.close();
@@ -1062,7 +1101,7 @@ export async function open<M extends OpenMode = "r">(
     flags,
     encoding,
     bufferSize,
-    prefetch,
+    regular,
   );
 }
 

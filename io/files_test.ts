@@ -4,6 +4,8 @@ import {
   CancelScope,
   checkpoint,
   gather,
+  timeout,
+  TimeoutError,
 } from "../async/mod.ts";
 import {
   appendText,
@@ -401,7 +403,7 @@ Deno.test("AsyncFile.lines: a cancelled next() consumes no line", async () => {
 for (const mode of ["r", "rb"] as const) {
   Deno.test({
     name:
-      `AsyncFile.read (mode '${mode}'): cancelled during the disk read, it keeps the bytes (and half a character) for the next read`,
+      `AsyncFile.read (mode '${mode}'): cancelled while a pipe is silent, it rejects at once and keeps the bytes (and half a character) that come later`,
     ignore: Deno.build.os === "windows",
     async fn() {
       await using dir = await tempDir();
@@ -424,16 +426,45 @@ for (const mode of ["r", "rb"] as const) {
       );
       for (let i = 0; i < 5; i++) await checkpoint(); // the read is in the OS
       scope.cancel();
-      const bytes = encoder.encode("héllo\n");
-      await writer.write(bytes.subarray(0, 2)); // "h" and half of "é"
+      // The read rejects at once, though the pipe has said nothing yet.
       await pending;
       assert.ok(outcome instanceof CancelledError, String(outcome));
+      const bytes = encoder.encode("héllo\n");
+      await writer.write(bytes.subarray(0, 2)); // "h" and half of "é"
       await writer.write(bytes.subarray(2));
       const rest = await reader.read(mode === "r" ? 6 : 7);
       assert.deepEqual(rest, mode === "r" ? "héllo\n" : bytes);
     },
   });
 }
+
+Deno.test({
+  name:
+    "AsyncFile.lines: a timeout ends a wait on a silent pipe; the line that comes later is read next",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using dir = await tempDir();
+    const fifo = `${dir.path}/fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success);
+    const [reader, writer] = await Promise.all([
+      open(fifo),
+      Deno.open(fifo, { write: true }),
+    ]);
+    await using _r = reader;
+    using _w = writer;
+    const seen: string[] = [];
+    await assert.rejects(
+      timeout(20, async () => {
+        for await (const line of reader) seen.push(line);
+      }),
+      TimeoutError,
+    );
+    assert.deepEqual(seen, []);
+    await writer.write(encoder.encode("late\n"));
+    assert.equal(await reader.readLine(), "late\n");
+  },
+});
 
 Deno.test("AsyncFile: await using closes, and a pending iteration ends the file's use cleanly", async () => {
   await using dir = await tempDir();
