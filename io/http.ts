@@ -10,6 +10,7 @@ import {
 } from "../async/cancel_scope.ts";
 import { retry as retryCalls, RetryError } from "../async/retry.ts";
 import { TimeoutError } from "../async/timeout.ts";
+import { registerResource, resourceClosed } from "../async/_internal.ts";
 import type { Guard } from "../sync/lock.ts";
 import { Semaphore } from "../sync/semaphore.ts";
 import { CookieJar } from "./_cookies.ts";
@@ -1422,6 +1423,7 @@ export class ClientSession implements AsyncDisposable {
       }
       this.#hooks = hooks;
     }
+    registerResource(this, "ClientSession"); // debug mode's unclosed report
   }
 
   /** Whether {@linkcode ClientSession.close} was called. */
@@ -1663,6 +1665,8 @@ export class ClientSession implements AsyncDisposable {
         return resp;
       }, {
         attempts: policy.attempts,
+        // The caller's signal also cuts a backoff wait short.
+        signal: prepared.signal,
         minDelay: policy.minDelay,
         maxDelay: policy.maxDelay,
         retryIf: (error) =>
@@ -2013,6 +2017,7 @@ export class ClientSession implements AsyncDisposable {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    resourceClosed(this);
     if (this.#live.size === 0) return;
     const error = new CancelledError("Cancelled: the ClientSession was closed");
     const discards: Promise<void>[] = [];

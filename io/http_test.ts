@@ -249,6 +249,23 @@ Deno.test("a POST is not retried; a GET is, until the attempts run out", async (
   assert.deepEqual(timeline, [503, 503]);
 });
 
+Deno.test("an explicit signal also ends the wait between attempts", async () => {
+  await using server = serve(() =>
+    new Response(null, { status: 503, headers: { "retry-after": "30" } })
+  );
+  const controller = new AbortController();
+  await using session = new ClientSession({
+    retry: { onRetry: () => controller.abort() },
+  });
+  const start = performance.now();
+  await assert.rejects(
+    session.get(server.url, { signal: controller.signal }),
+    CancelledError,
+  );
+  const elapsed = performance.now() - start;
+  assert.ok(elapsed < 10_000, `waited ${elapsed} ms for a cancelled backoff`);
+});
+
 Deno.test("a stream body is not retried", async () => {
   let calls = 0;
   await using server = serve(async (req) => {
