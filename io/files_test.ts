@@ -588,7 +588,10 @@ for (let n = 1; ; n++) await writeText(Deno.args[0], content(n), { atomic: true 
     })();
     // A writer that dies by itself (it cannot load, say) fails the test
     // instead of leaving it waiting for a temp file.
-    const early = await Promise.race([seen.then(() => false), outcome]);
+    const early = await Promise.race([
+      seen.then(() => false as const),
+      outcome,
+    ]);
     if (early !== false) {
       throw new Error(
         `The writer exited by itself: ${
