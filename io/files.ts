@@ -10,6 +10,7 @@ import {
   shield,
   suspend,
 } from "../async/mod.ts";
+import { registerResource, resourceClosed } from "../async/_internal.ts";
 import { Lock } from "../sync/mod.ts";
 import { countCodePoints, LineScanner } from "./_lines.ts";
 
@@ -357,6 +358,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
       this.#codec = codecFor(this.#decoder.encoding);
       if (this.#codec.name === "utf-8") this.#decode = decodeUtf8;
     }
+    registerResource(this, "AsyncFile"); // debug mode's unclosed report
   }
 
   /** The path the file was opened with. */
@@ -689,6 +691,7 @@ export class AsyncFile<T extends string | Uint8Array = string>
     // Wait for the line without honouring cancellation: closing is cleanup.
     const file = this.#file;
     if (file === undefined) return;
+    resourceClosed(this);
     using _ = await shield(() => this.#lock.acquire());
     if (this.#file === undefined) return;
     // A read still running is waited for on a regular file (it is quick);

@@ -33,6 +33,7 @@ import {
   timeout as withTimeout,
   Waiter,
 } from "../async/mod.ts";
+import { registerResource, resourceClosed } from "../async/_internal.ts";
 import {
   Backend,
   cancelRequest,
@@ -841,6 +842,7 @@ export class Connection implements AsyncDisposable {
     this.#serverParams = params;
     internals.set(this, { target: o, pid, secret });
     this.#loop = this.#readLoop();
+    registerResource(this, "Connection"); // debug mode's unclosed report
   }
 
   /** The server's backend process id (for `pg_cancel_backend` and logs). */
@@ -995,6 +997,7 @@ export class Connection implements AsyncDisposable {
       ? job.error
       : this.#fatal ?? error;
     this.#closed = reason instanceof Error ? reason : new Error(String(reason));
+    resourceClosed(this);
     try {
       this.#socket.close();
     } catch { /* already closed */ }
