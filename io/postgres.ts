@@ -59,9 +59,18 @@ import {
   type UserCodec,
 } from "./_postgres_types.ts";
 import { md5Password, ScramClient, type ScramError } from "./_scram.ts";
+import {
+  copyFrom,
+  type CopyFromOptions,
+  type CopySource,
+  copyTo,
+  type CopyToOptions,
+} from "./_postgres_copy.ts";
+import { cursor, type CursorOptions } from "./_postgres_cursor.ts";
 
 export { ProtocolError };
 export type { Notification, UserCodec };
+export type { CopyFromOptions, CopySource, CopyToOptions, CursorOptions };
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -1905,6 +1914,75 @@ export class Connection implements AsyncDisposable {
   /** @ignore Writes bytes now (CopyData/CopyDone during a request). */
   _send(bytes: Uint8Array): void {
     if (this.#closed === undefined) this.#send(bytes);
+  }
+
+  /**
+   * COPY FROM STDIN — asyncpg's `copy_records_to_table` / `copy_to_table`:
+   * rows (arrays of values, or objects keyed by `columns`) or bytes in the
+   * chosen format, from an array, an async iterable or a ReadableStream. A
+   * source that throws sends CopyFail; a cancelled scope cancels the COPY
+   * on the server; either way the connection stays usable.
+   *
+   * @example Usage
+   * ```ts ignore
+   * await conn.copyFrom("users", [["ada", 36], ["bob", 17]], { columns: ["name", "age"] });
+   * ```
+   *
+   * @param table The table (`name` or `schema.name`).
+   * @param source The rows or bytes.
+   * @param options Columns, format, signal, timeout.
+   * @returns The status tag (`COPY 2`).
+   */
+  copyFrom(
+    table: string,
+    source: CopySource,
+    options?: CopyFromOptions,
+  ): Promise<string> {
+    return copyFrom(this, table, source, options);
+  }
+
+  /**
+   * COPY a table or a query TO STDOUT, as a byte stream. Cancelling the
+   * stream cancels the COPY on the server.
+   *
+   * @example Usage
+   * ```ts ignore
+   * const csv = await new Response(conn.copyTo("users", { format: "csv" })).text();
+   * ```
+   *
+   * @param sqlOrTable A table name or a query.
+   * @param options Format, header, columns, signal.
+   * @returns The bytes.
+   */
+  copyTo(
+    sqlOrTable: string,
+    options?: CopyToOptions,
+  ): ReadableStream<Uint8Array> {
+    return copyTo(this, sqlOrTable, options);
+  }
+
+  /**
+   * Iterates over a query's rows through a server-side cursor, fetched
+   * `prefetch` rows at a time. Outside a transaction the cursor opens one,
+   * committed when the loop ends; `break` closes the cursor.
+   *
+   * @example Usage
+   * ```ts ignore
+   * for await (const row of conn.cursor("SELECT * FROM big", [], { prefetch: 500 })) {}
+   * ```
+   *
+   * @param sql The query.
+   * @param args Its arguments.
+   * @param options `prefetch`, signal, timeout.
+   * @typeParam R The row type.
+   * @returns The rows.
+   */
+  cursor<R extends Row = Row>(
+    sql: string,
+    args?: readonly unknown[],
+    options?: CursorOptions,
+  ): AsyncIterable<R> {
+    return cursor<R>(this, sql, args, options);
   }
 
   /**
