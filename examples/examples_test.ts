@@ -13,6 +13,7 @@ import * as workers from "./workers.ts";
 import * as files from "./files.ts";
 import * as http from "./http.ts";
 import * as postgres from "./postgres.ts";
+import * as postgresPool from "./postgres_pool.ts";
 import * as debugExample from "./debug.ts";
 import { pgAvailable } from "../testing/postgres.ts";
 
@@ -93,6 +94,19 @@ Deno.test({
   }]);
   assert.equal(timedOut, true);
   assert.equal(idleAfterCancel, true);
+});
+
+Deno.test({
+  name:
+    "example: asyncpg's create_pool + acquire, a server restart, LISTEN/NOTIFY",
+  ignore: !(await pgAvailable()),
+}, async () => {
+  const { adults, maxSize, sumAfterRestart, notified } = await postgresPool
+    .main();
+  assert.deepEqual(adults, ["Ada", "Grace"]);
+  assert.ok(maxSize >= 1 && maxSize <= 5);
+  assert.equal(sumAfterRestart, 55);
+  assert.equal(notified, "hello");
 });
 
 Deno.test("example: debug mode names the blocking task and the forgotten one", async () => {

@@ -12,6 +12,7 @@ import * as workers from "./workers.ts";
 import * as files from "./files.ts";
 import * as http from "./http.ts";
 import * as postgres from "./postgres.ts";
+import * as postgresPool from "./postgres_pool.ts";
 import * as debugExample from "./debug.ts";
 
 const examples = [
@@ -28,6 +29,7 @@ const examples = [
   files,
   http,
   postgres,
+  postgresPool,
   debugExample,
 ];
 

@@ -21,3 +21,4 @@
 export * from "./files.ts";
 export * from "./http.ts";
 export * from "./postgres.ts";
+export * from "./postgres_pool.ts";

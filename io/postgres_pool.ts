@@ -34,7 +34,6 @@ import {
   isCancellation,
   retry,
   shield,
-  type SignalOptions,
   TaskSet,
   TimeoutError,
   Waiter,
@@ -48,6 +47,7 @@ import {
   type CopySource,
   type CopyToOptions,
   type CursorOptions,
+  type Notification,
   PostgresError,
   type PreparedStatement,
   type QueryOptions,
@@ -56,7 +56,6 @@ import {
   type TransactionOptions,
 } from "./postgres.ts";
 import { toCancelError } from "../async/_internal.ts";
-import type { Notification } from "./_postgres_protocol.ts";
 
 /** Options for {@linkcode createPool}: the pool's, and those of each connection. */
 export interface PoolOptions extends ConnectOptions {
@@ -84,7 +83,9 @@ export interface PoolOptions extends ConnectOptions {
 }
 
 /** Options of {@linkcode Pool.acquire}. */
-export interface AcquireOptions extends SignalOptions {
+export interface AcquireOptions {
+  /** Aborts the wait; it rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** Milliseconds to wait for a connection; the pool's `acquireTimeout` by default. */
   timeout?: number;
 }
@@ -1253,7 +1254,9 @@ export class Subscription
    * @param options A signal.
    * @returns The next notification.
    */
-  next(options?: SignalOptions): Promise<IteratorResult<Notification>> {
+  next(
+    options?: { signal?: AbortSignal },
+  ): Promise<IteratorResult<Notification>> {
     if (this.#head < this.#buffer.length) {
       const value = this.#buffer[this.#head++];
       if (this.#head === this.#buffer.length) {
