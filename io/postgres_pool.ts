@@ -1077,7 +1077,34 @@ export class PoolConnection implements AsyncDisposable {
     fn: (tx: Transaction) => T | PromiseLike<T>,
     options?: TransactionOptions,
   ): Promise<T> {
-    return await this.#conn(undefined).transaction(fn, options);
+    if (typeof fn !== "function") {
+      return await this.#conn(undefined).transaction(fn, options);
+    }
+    // The transaction's statements are watched too: a SET inside it
+    // outlives its COMMIT.
+    return await this.#conn(undefined).transaction(
+      (tx) => fn(this.#watch(tx)),
+      options,
+    );
+  }
+
+  #watch(tx: Transaction): Transaction {
+    return new Proxy(tx, {
+      get: (target, key) => {
+        const value = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          const first = args[0];
+          if (typeof first === "string" && STATEFUL.test(first)) {
+            this.#dirty = true;
+          } else if (key === "transaction" && typeof first === "function") {
+            const inner = first as (tx: Transaction) => unknown;
+            args[0] = (t: Transaction) => inner(this.#watch(t));
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
   }
 
   /**

@@ -124,7 +124,7 @@ test("a connection comes back clean after an open transaction, SET and LISTEN", 
     await conn.execute("SET search_path TO nowhere");
     assert.equal(conn.inTransaction, true);
   }
-  await using conn = await pool.acquire();
+  const conn = await pool.acquire();
   assert.equal(conn.pid, pid); // the same connection, reset
   assert.equal(conn.inTransaction, false);
   assert.equal(await conn.fetchval("SHOW search_path"), '"$user", public');
@@ -136,6 +136,14 @@ test("a connection comes back clean after an open transaction, SET and LISTEN", 
     await conn.fetchval("SELECT to_regclass('left_open') IS NULL"),
     true,
   );
+  await conn.release();
+  // A SET inside a committed transaction (nested too) is reset as well.
+  await pool.transaction(async (tx) => {
+    await tx.transaction(async (inner) => {
+      await inner.execute("SET statement_timeout TO 12345");
+    });
+  });
+  assert.equal(await pool.fetchval("SHOW statement_timeout"), "0");
 });
 
 test("pg_terminate_backend of a busy connection fails its query; the pool discards it and goes on", async () => {
