@@ -684,6 +684,19 @@ export async function rows(): Promise<Row[]> {
     const bytes = await idleBytes(openIdle(contender, url));
     memory.push({ name: contender.name, ...bytes });
   }
+  // An idle connection of our pool: the connection plus the pool's state.
+  const poolUrl = new URL("../io/postgres_pool.ts", import.meta.url).href;
+  const { createPool } = await import(poolUrl).catch(() => ({})) as Any;
+  if (typeof createPool === "function") {
+    const bytes = await idleBytes(async (n) => {
+      const pool = createPool(url, { min: n, max: n });
+      await Promise.all(
+        Array.from({ length: n }, () => pool.fetch("SELECT pg_sleep(0.05)")),
+      );
+      return () => pool.close();
+    });
+    memory.push({ name: "ours (pooled)", ...bytes });
+  }
 
   // Rows for the table.
   const out: Row[] = [];
