@@ -490,6 +490,12 @@ export async function rows(): Promise<Row[]> {
       unit,
       results: names.map((name, i) => ({ name, stats: figures[i] })),
     });
+    // Progress on stderr: the whole comparison takes minutes.
+    console.error(
+      `  ${workload}: ${
+        names.map((name, i) => `${name} ${rate(figures[i].median)}`).join(", ")
+      } ${unit}`,
+    );
   };
 
   // One connection per contender, opened once, reused by every workload.
