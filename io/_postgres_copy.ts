@@ -57,8 +57,8 @@ export interface CopyToOptions extends QueryOptions {
   columns?: string[];
 }
 
-const encoder = new TextEncoder();
-const CHUNK = 64 * 1024;
+// Characters of rows per CopyData (a Writer reserves 3 bytes per unit).
+const CHUNK = 16 * 1024;
 
 /** Quotes `name` or `schema.name` as identifiers. */
 export function quoteName(name: string): string {
@@ -262,11 +262,11 @@ export function copyFrom(
       let sourceError: unknown = undefined;
       let failed = false;
       if (await started) {
-        const data = new Writer(CHUNK + 1024);
+        const data = new Writer(CHUNK * 3 + 1024);
         let pending = "";
         const flushText = () => {
           if (pending.length === 0) return;
-          copyData(data, encoder.encode(pending));
+          data.begin(Backend.CopyData).str(pending).end();
           pending = "";
           conn._send(data.finish());
         };
@@ -363,8 +363,38 @@ export function copyTo(
     });}
   let cancelled = false;
   let finished: Promise<unknown> | undefined;
+  // The CopyData messages of one socket read (one per row) become one
+  // chunk: they are gathered while the read loop dispatches them, and
+  // handed on in a microtask, once that batch is done.
+  let batch = new Uint8Array(0);
+  let used = 0;
+  let scheduled = false;
+  let ctrl: ReadableStreamDefaultController<Uint8Array>;
+  const flush = () => {
+    scheduled = false;
+    if (used === 0 || cancelled) return;
+    const chunk = batch.slice(0, used);
+    used = 0;
+    if (batch.length > 256 * 1024) batch = new Uint8Array(0);
+    ctrl.enqueue(chunk);
+  };
+  const add = (buf: Uint8Array, start: number, end: number) => {
+    const n = end - start;
+    if (used + n > batch.length) {
+      const bigger = new Uint8Array(Math.max(16 * 1024, (used + n) * 2));
+      bigger.set(batch.subarray(0, used));
+      batch = bigger;
+    }
+    batch.set(buf.subarray(start, end), used);
+    used += n;
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
+  };
   return new ReadableStream<Uint8Array>({
     start(controller) {
+      ctrl = controller;
       const w = new Writer(256);
       query(w, sql);
       finished = conn._timed(
@@ -377,9 +407,7 @@ export function copyTo(
                 {
                   onMessage(type, buf, start, end) {
                     if (type === Backend.CopyData) {
-                      if (!cancelled) {
-                        controller.enqueue(buf.slice(start, end));
-                      }
+                      if (!cancelled) add(buf, start, end);
                       return true;
                     }
                     return type === Backend.CopyOutResponse ||
@@ -393,6 +421,7 @@ export function copyTo(
             { signal: abort.signal },
           ),
       ).then(() => {
+        flush();
         if (!cancelled) controller.close();
       }, (error) => {
         if (!cancelled) controller.error(error);
