@@ -27,9 +27,11 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   shield,
   type SignalOptions,
+  suspend,
   timeout as withTimeout,
   Waiter,
 } from "../async/mod.ts";
@@ -687,6 +689,15 @@ class Job extends Waiter<unknown> {
   endedResolve: (() => void) | undefined = undefined;
   cancelled: unknown = undefined;
   handler: RequestHandler | undefined = undefined;
+  // The transaction status its ReadyForQuery reported.
+  status = 0;
+  // Written while a CancelRequest for an earlier query was on its way: a
+  // 57014 may be that request's, arriving late.
+  collateral = false;
+  // Whether the server was asked to stop it.
+  asked = false;
+  // Settles the wait of a job cancelled while queued behind others.
+  stoppedResolve: (() => void) | undefined = undefined;
 
   constructor(conn: Connection, kind: Kind, sql: string, stmt?: Statement) {
     super();
@@ -698,15 +709,26 @@ class Job extends Waiter<unknown> {
 
   protected withdraw(error: unknown): PromiseLike<unknown> {
     this.cancelled = error;
-    const ended = this.ended = new Promise<void>((resolve) => {
+    this.ended = new Promise<void>((resolve) => {
       this.endedResolve = resolve;
     });
-    // Ask the server to stop, then wait for its ReadyForQuery: the wait
-    // rejects only once the connection is idle again.
-    const asked = cancelOnServer(this.conn);
+    // A CancelRequest stops whatever the backend runs now, so only the
+    // query at the head of the pipeline is asked to stop; one queued behind
+    // others is asked once it is the head (its bytes are on the wire
+    // already: it cannot be withdrawn, its result is dropped).
+    if (this.conn._running() === this) return this.ask();
+    return new Promise<void>((resolve) => {
+      this.stoppedResolve = resolve;
+    });
+  }
+
+  // Asks the server to stop this job, then waits for its ReadyForQuery.
+  ask(): Promise<void> {
+    this.asked = true;
+    const conn = this.conn;
+    const asked = conn._cancelOnServer();
     // A server that never answers must not hold the caller forever: after
     // CANCEL_GRACE ms the connection is closed instead (failing the job).
-    const conn = this.conn;
     let id: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((resolve) => {
       id = setTimeout(() => {
@@ -714,9 +736,100 @@ class Job extends Waiter<unknown> {
         resolve();
       }, CANCEL_GRACE);
     });
-    return Promise.race([Promise.all([asked, ended]), grace]).finally(() =>
-      clearTimeout(id)
-    );
+    const stopped = Promise.race([Promise.all([asked, this.ended]), grace])
+      .then(() => clearTimeout(id));
+    const resolve = this.stoppedResolve;
+    if (resolve !== undefined) stopped.then(resolve);
+    return stopped;
+  }
+}
+
+// The gate a transaction or `_exclusive` opened, for the calls made within.
+const holds = new AsyncLocalStorage<Gate>();
+
+/**
+ * Who may use a connection now. Queries (a Bind/Execute/Sync each) share
+ * it: each is written at once, pipelined behind those in flight. An
+ * exclusive operation (a simple-query execute, COPY, prepare, a whole
+ * transaction) waits until the queries before it have ended and holds back
+ * those after it, FIFO. A transaction or `_exclusive` holds its gate and
+ * opens an inner one for the calls made within it (found through the async
+ * context), so that its own calls go on while other callers wait.
+ */
+class Gate {
+  conn: Connection;
+  parent: Gate | undefined;
+  outer: Gate | undefined;
+  txDepth: number;
+  exclusive = false;
+  active = 0;
+  turns: Turn[] = [];
+  closed = false;
+
+  constructor(
+    conn: Connection,
+    parent: Gate | undefined,
+    outer: Gate | undefined,
+    txDepth: number,
+  ) {
+    this.conn = conn;
+    this.parent = parent;
+    this.outer = outer;
+    this.txDepth = txDepth;
+  }
+
+  // Undefined when entered at once, else the wait (with the gate entered).
+  enter(
+    exclusive: boolean,
+    options: SignalOptions | undefined,
+  ): Promise<Gate> | undefined {
+    if (
+      this.turns.length === 0 && !this.exclusive &&
+      (!exclusive || this.active === 0)
+    ) {
+      if (exclusive) this.exclusive = true;
+      else this.active++;
+      return undefined;
+    }
+    const turn = new Turn(this, exclusive);
+    const promise = turn.wait(options);
+    if (turn.pending) this.turns.push(turn);
+    return promise;
+  }
+
+  leave(exclusive: boolean): void {
+    if (exclusive) this.exclusive = false;
+    else this.active--;
+    this.#wake();
+  }
+
+  #wake(): void {
+    const turns = this.turns;
+    while (turns.length > 0 && !this.exclusive) {
+      const turn = turns[0];
+      if (turn.exclusive && this.active > 0) return;
+      turns.shift();
+      if (!turn.resolve(this)) continue;
+      if (turn.exclusive) this.exclusive = true;
+      else this.active++;
+    }
+  }
+
+  forget(turn: Turn): void {
+    const i = this.turns.indexOf(turn);
+    if (i < 0) return;
+    this.turns.splice(i, 1);
+    this.#wake(); // an exclusive turn withdrawn may free queries behind it
+  }
+
+  // Hands the calls still waiting here to the outer gate (its holder
+  // leaves it next, which lets them in).
+  close(): void {
+    this.closed = true;
+    const parent = this.parent!;
+    for (const turn of this.turns) turn.gate = parent;
+    parent.turns.unshift(...this.turns);
+    this.turns = [];
   }
 }
 
@@ -817,22 +930,25 @@ export class Connection implements AsyncDisposable {
   #closed: Error | undefined = undefined;
   #fatal: PostgresError | undefined = undefined;
   #loop: Promise<void> | undefined = undefined;
-  // In-flight jobs, oldest first (one at a time today; the FIFO is what
-  // pipelining will fill).
+  // In-flight jobs, oldest first: queries are pipelined, answered in order.
   #inflight: Job[] = [];
   #inflightHead = 0;
   // Writes not yet handed to the socket, while one is in progress.
   #writeQueue: Uint8Array[] = [];
   #writing = false;
-  // The connection's turn: held by one operation at a time, FIFO.
-  #busy = false;
-  #turns: Turn[] = [];
+  // Who may use the connection (see Gate); inner gates of open
+  // transactions and `_exclusive` calls.
+  #root: Gate = new Gate(this, undefined, undefined, 0);
+  #gates = new Set<Gate>();
+  // Concurrent misses of one SQL share its Parse.
+  #preparing = new Map<string, Promise<Statement>>();
+  // CancelRequests on their way.
+  #cancelling = 0;
   #cache = new Map<string, Statement>();
   #pendingCloses: string[] = [];
   #nextName = 0;
   #lastSql: string | undefined = undefined;
   #closesInWriter = 0;
-  #txDepth = 0;
   #onNotification: ((n: Notification) => void) | undefined = undefined;
   #onClose: ((reason: Error) => void) | undefined = undefined;
 
@@ -883,30 +999,54 @@ export class Connection implements AsyncDisposable {
   // -------------------------------------------------------------------------
   // Turn taking
 
-  #enter(options: SignalOptions | undefined): Promise<void> | undefined {
+  // The caller's gate: the innermost one of this connection its async
+  // context holds (it runs within a transaction), else the root.
+  #gate(): Gate {
+    if (this.#gates.size === 0) return this.#root;
+    for (let g = holds.getStore(); g !== undefined; g = g.outer) {
+      if (g.conn === this && !g.closed) return g;
+    }
+    return this.#root;
+  }
+
+  // Enters the caller's gate: the gate (entered at once) or the wait.
+  #enter(
+    exclusive: boolean,
+    options: SignalOptions | undefined,
+  ): Gate | Promise<Gate> {
     if (this.#closed !== undefined) return Promise.reject(this.#closedError());
-    if (!this.#busy) {
-      this.#busy = true;
-      return undefined;
-    }
-    const turn = new Turn(this);
-    const promise = turn.wait(options);
-    if (turn.pending) this.#turns.push(turn);
-    return promise;
+    const gate = this.#gate();
+    return gate.enter(exclusive, options) ?? gate;
   }
 
-  #leave(): void {
-    const turns = this.#turns;
-    while (turns.length > 0) {
-      if (turns.shift()!.resolve()) return;
-    }
-    this.#busy = false;
+  // Runs `fn` (its caller holds `gate` exclusively) with an inner gate for
+  // the calls made within it.
+  #within<T>(gate: Gate, txDepth: number, fn: () => Promise<T>): Promise<T> {
+    const inner = new Gate(this, gate, holds.getStore(), txDepth);
+    this.#gates.add(inner);
+    return holds.run(inner, fn).finally(() => {
+      inner.close();
+      this.#gates.delete(inner);
+    });
   }
 
-  /** @ignore */
-  _forget(turn: Turn): void {
-    const i = this.#turns.indexOf(turn);
-    if (i >= 0) this.#turns.splice(i, 1);
+  /** @ignore The job the server is running (the head of the pipeline). */
+  _running(): Job | undefined {
+    return this.#inflight[this.#inflightHead];
+  }
+
+  /**
+   * @ignore Sends a CancelRequest for the head job; the jobs behind it may
+   * be hit instead if it arrives late (they may retry).
+   */
+  _cancelOnServer(): Promise<void> {
+    for (let i = this.#inflightHead + 1; i < this.#inflight.length; i++) {
+      this.#inflight[i].collateral = true;
+    }
+    this.#cancelling++;
+    return cancelOnServer(this).finally(() => {
+      this.#cancelling--;
+    });
   }
 
   #closedError(): Error {
@@ -969,6 +1109,7 @@ export class Connection implements AsyncDisposable {
       job.reject(this.#closedError());
       return promise;
     }
+    if (this.#cancelling > 0) job.collateral = true;
     this.#inflight.push(job);
     this.#send(bytes);
     if (this.#closesInWriter > 0) {
@@ -1015,10 +1156,13 @@ export class Connection implements AsyncDisposable {
       const j = this.#inflight[i];
       j.reject(j.error ?? (reason instanceof ProtocolError ? reason : closed));
       j.endedResolve?.();
+      j.stoppedResolve?.();
     }
     this.#inflight = [];
     this.#inflightHead = 0;
-    for (const turn of this.#turns.splice(0)) turn.reject(closed);
+    for (const gate of [this.#root, ...this.#gates]) {
+      for (const turn of gate.turns.splice(0)) turn.reject(closed);
+    }
     const onClose = this.#onClose;
     this.#onClose = undefined;
     onClose?.(this.#closed);
@@ -1045,7 +1189,11 @@ export class Connection implements AsyncDisposable {
           }
           return;
         }
-        if (job !== undefined && job.kind === Kind.Simple) return;
+        // execute() keeps only the tag, with or without arguments.
+        if (
+          job !== undefined &&
+          (job.kind === Kind.Simple || job.kind === Kind.Many)
+        ) return;
         break;
       case Backend.BindComplete:
       case Backend.ParseComplete:
@@ -1066,13 +1214,16 @@ export class Connection implements AsyncDisposable {
         break;
       case Backend.ReadyForQuery:
         if (job !== undefined) {
-          this.#status = dec.buf[dec.start];
+          job.status = this.#status = dec.buf[dec.start];
           this.#inflight[this.#inflightHead] = undefined as unknown as Job;
           if (++this.#inflightHead === this.#inflight.length) {
             this.#inflight.length = 0;
             this.#inflightHead = 0;
           }
           this.#finish(job);
+          // A query cancelled while queued is asked to stop once it runs.
+          const next = this.#inflight[this.#inflightHead];
+          if (next?.cancelled !== undefined && !next.asked) next.ask();
           return;
         }
         break;
@@ -1297,19 +1448,50 @@ export class Connection implements AsyncDisposable {
     name: string,
     options: SignalOptions | undefined,
   ): Promise<Statement> {
-    const w = this.#w;
-    this.#writePendingCloses(w);
-    fe.parse(w, name, sql);
-    fe.describe(w, "S", name);
-    fe.sync(w);
-    const job = new Job(this, Kind.Prepare, sql);
-    await this.#run(job, w.finish(), options);
-    return this.#statement(
-      job.fields ?? NO_FIELDS,
-      job.params ?? [],
-      name,
-      sql,
-    );
+    for (let attempt = 0;; attempt++) {
+      const w = this.#w;
+      this.#writePendingCloses(w);
+      fe.parse(w, name, sql);
+      fe.describe(w, "S", name);
+      fe.sync(w);
+      const job = new Job(this, Kind.Prepare, sql);
+      try {
+        await this.#run(job, w.finish(), options);
+      } catch (error) {
+        if (attempt === 0 && hitByCancel(job, error)) continue;
+        throw error;
+      }
+      return this.#statement(
+        job.fields ?? NO_FIELDS,
+        job.params ?? [],
+        name,
+        sql,
+      );
+    }
+  }
+
+  // A cache miss; concurrent misses of one SQL share one Parse.
+  async #miss(
+    sql: string,
+    options: SignalOptions | undefined,
+  ): Promise<Statement> {
+    while (true) {
+      const hit = this.#hit(sql);
+      if (hit !== undefined) return hit;
+      const pending = this.#preparing.get(sql);
+      if (pending === undefined) break;
+      // Its failure (or its caller's cancellation) is not ours: look again.
+      await suspend<void>((resolve) => {
+        pending.then(() => resolve(), () => resolve());
+      }, options);
+    }
+    const preparing = this.#cached(sql, options);
+    this.#preparing.set(sql, preparing);
+    try {
+      return await preparing;
+    } finally {
+      if (this.#preparing.get(sql) === preparing) this.#preparing.delete(sql);
+    }
   }
 
   // The cached statement for `sql`, prepared on a miss (LRU eviction).
@@ -1420,19 +1602,38 @@ export class Connection implements AsyncDisposable {
     w.end();
   }
 
-  // Bind + Execute + Sync of a cached statement; retried once when the
-  // server says the cached plan changed its result type.
-  async #query(
+  // Bind + Execute + Sync, pipelined: written at once behind the queries
+  // in flight, each with its own Sync (an error ends only its own query).
+  // A cached statement is retried once when the server says its plan
+  // changed its result type (0A000) or it is gone (26000, evicted by a
+  // concurrent miss); any query once when a CancelRequest meant for an
+  // earlier one hit it outside a transaction (it did nothing then).
+  async #pipelined(
+    kind: Kind,
     method: string,
     sql: string,
+    prepared: Statement | undefined,
     args: readonly unknown[],
     options: QueryOptions | undefined,
-  ): Promise<Row[]> {
-    const entered = this.#enter(options);
-    if (entered !== undefined) await entered;
+  ): Promise<unknown> {
+    // Without a cache, a miss uses the unnamed statement, which a
+    // concurrent miss would replace: serialised.
+    const exclusive = prepared === undefined &&
+      this.#o.statementCacheSize === 0;
+    const entered = this.#enter(exclusive, options);
+    const gate = entered instanceof Gate ? entered : await entered;
     try {
       for (let attempt = 0;; attempt++) {
-        const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
+        let stmt: Statement;
+        if (prepared !== undefined) {
+          stmt = prepared;
+          if (stmt.generation !== this.#generation) {
+            Object.assign(
+              stmt,
+              this.#statement(stmt.fields, stmt.params, stmt.name, stmt.sql),
+            );
+          }
+        } else stmt = this.#hit(sql) ?? await this.#miss(sql, options);
         const w = this.#w;
         this.#writePendingCloses(w);
         try {
@@ -1444,17 +1645,21 @@ export class Connection implements AsyncDisposable {
         }
         fe.execute(w);
         fe.sync(w);
-        const job = new Job(this, Kind.Rows, sql, stmt);
+        const job = new Job(this, kind, sql, stmt);
         try {
-          return await this.#run(job, w.finish(), options) as Row[];
+          return await this.#run(job, w.finish(), options);
         } catch (error) {
+          if (attempt === 0 && hitByCancel(job, error)) continue;
           if (
-            attempt === 0 && error instanceof PostgresError &&
-            error.code === "0A000" && this.#status === 0x49 &&
-            stmt.name !== ""
+            attempt === 0 && prepared === undefined &&
+            error instanceof PostgresError &&
+            (error.code === "0A000" || error.code === "26000") &&
+            job.status === 0x49 && stmt.name !== ""
           ) {
-            this.#cache.delete(sql);
-            this.#pendingCloses.push(stmt.name);
+            if (this.#cache.get(sql) === stmt) {
+              this.#cache.delete(sql);
+              this.#pendingCloses.push(stmt.name);
+            }
             continue;
           }
           throw error;
@@ -1463,7 +1668,7 @@ export class Connection implements AsyncDisposable {
         }
       }
     } finally {
-      this.#leave();
+      gate.leave(exclusive);
     }
   }
 
@@ -1514,12 +1719,25 @@ export class Connection implements AsyncDisposable {
     if (options?.timeout !== undefined) {
       return this.#withTimeout(
         options,
-        () => this.#query("fetch", sql, args ?? emptyArgs, options),
+        () =>
+          this.#pipelined(
+            Kind.Rows,
+            "fetch",
+            sql,
+            undefined,
+            args ?? emptyArgs,
+            options,
+          ),
       ) as Promise<R[]>;
     }
-    return this.#query("fetch", sql, args ?? emptyArgs, options) as Promise<
-      R[]
-    >;
+    return this.#pipelined(
+      Kind.Rows,
+      "fetch",
+      sql,
+      undefined,
+      args ?? emptyArgs,
+      options,
+    ) as Promise<R[]>;
   }
 
   /**
@@ -1583,8 +1801,7 @@ export class Connection implements AsyncDisposable {
       if (args !== undefined && args.length > 0) {
         return await this.#executeArgs(sql, args, options);
       }
-      const entered = this.#enter(options);
-      if (entered !== undefined) await entered;
+      const gate = await this.#enter(true, options);
       try {
         const w = this.#w;
         fe.query(w, sql);
@@ -1595,40 +1812,24 @@ export class Connection implements AsyncDisposable {
           if (job.ended !== undefined) await job.ended;
         }
       } finally {
-        this.#leave();
+        gate.leave(true);
       }
     });
   }
 
-  async #executeArgs(
+  #executeArgs(
     sql: string,
     args: readonly unknown[],
     options: QueryOptions | undefined,
   ): Promise<string> {
-    const entered = this.#enter(options);
-    if (entered !== undefined) await entered;
-    try {
-      const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
-      const w = this.#w;
-      this.#writePendingCloses(w);
-      try {
-        this.#bind(w, stmt, args, "execute");
-      } catch (error) {
-        w.discard();
-        this.#closesInWriter = 0;
-        throw error;
-      }
-      fe.execute(w);
-      fe.sync(w);
-      const job = new Job(this, Kind.Many, sql, stmt);
-      try {
-        return await this.#run(job, w.finish(), options) as string;
-      } finally {
-        if (job.ended !== undefined) await job.ended;
-      }
-    } finally {
-      this.#leave();
-    }
+    return this.#pipelined(
+      Kind.Many,
+      "execute",
+      sql,
+      undefined,
+      args,
+      options,
+    ) as Promise<string>;
   }
 
   /**
@@ -1652,8 +1853,7 @@ export class Connection implements AsyncDisposable {
     }
     return this.#withTimeout(options, async () => {
       if (argsList.length === 0) return;
-      const entered = this.#enter(options);
-      if (entered !== undefined) await entered;
+      const gate = await this.#enter(true, options);
       try {
         const stmt = this.#hit(sql) ?? await this.#cached(sql, options);
         const w = this.#w;
@@ -1676,7 +1876,7 @@ export class Connection implements AsyncDisposable {
           if (job.ended !== undefined) await job.ended;
         }
       } finally {
-        this.#leave();
+        gate.leave(true);
       }
     });
   }
@@ -1694,8 +1894,7 @@ export class Connection implements AsyncDisposable {
     options?: QueryOptions,
   ): Promise<PreparedStatement> {
     if (typeof sql !== "string") return sqlError("prepare", sql);
-    const entered = this.#enter(options);
-    if (entered !== undefined) await entered;
+    const gate = await this.#enter(true, options);
     try {
       const stmt = await this.#prepare(
         sql,
@@ -1704,45 +1903,24 @@ export class Connection implements AsyncDisposable {
       );
       return new PreparedStatement(this, stmt);
     } finally {
-      this.#leave();
+      gate.leave(true);
     }
   }
 
   /** @ignore Runs a prepared statement. */
-  async _runPrepared(
+  _runPrepared(
     stmt: Statement,
     args: readonly unknown[],
     options: QueryOptions | undefined,
   ): Promise<Row[]> {
-    const entered = this.#enter(options);
-    if (entered !== undefined) await entered;
-    try {
-      if (stmt.generation !== this.#generation) {
-        Object.assign(
-          stmt,
-          this.#statement(stmt.fields, stmt.params, stmt.name, stmt.sql),
-        );
-      }
-      const w = this.#w;
-      this.#writePendingCloses(w);
-      try {
-        this.#bind(w, stmt, args, "run the prepared statement");
-      } catch (error) {
-        w.discard();
-        this.#closesInWriter = 0;
-        throw error;
-      }
-      fe.execute(w);
-      fe.sync(w);
-      const job = new Job(this, Kind.Rows, stmt.sql, stmt);
-      try {
-        return await this.#run(job, w.finish(), options) as Row[];
-      } finally {
-        if (job.ended !== undefined) await job.ended;
-      }
-    } finally {
-      this.#leave();
-    }
+    return this.#pipelined(
+      Kind.Rows,
+      "run the prepared statement",
+      stmt.sql,
+      stmt,
+      args,
+      options,
+    ) as Promise<Row[]>;
   }
 
   /** @ignore Deallocates a prepared statement. */
@@ -1776,7 +1954,25 @@ export class Connection implements AsyncDisposable {
         `Cannot run a transaction: 'fn' must be a function, got ${typeof fn}`,
       );
     }
-    const depth = this.#txDepth;
+    // The whole transaction holds the connection: other callers' queries
+    // wait; calls made within `fn` (its async context) go on.
+    const outer = await this.#enter(true, undefined);
+    try {
+      return await this.#within(
+        outer,
+        outer.txDepth + 1,
+        () => this.#transaction(outer.txDepth, fn, options),
+      );
+    } finally {
+      outer.leave(true);
+    }
+  }
+
+  async #transaction<T>(
+    depth: number,
+    fn: (tx: Transaction) => T | PromiseLike<T>,
+    options: TransactionOptions | undefined,
+  ): Promise<T> {
     const savepoint = depth > 0 ? `aio_sp_${depth}` : undefined;
     let begin = "BEGIN";
     if (savepoint === undefined) {
@@ -1803,12 +1999,10 @@ export class Connection implements AsyncDisposable {
       }
       throw error;
     }
-    this.#txDepth = depth + 1;
     let result: T;
     try {
       result = await fn(new Transaction(this));
     } catch (error) {
-      this.#txDepth = depth;
       await shield(async () => {
         if (this.#closed !== undefined) return;
         try {
@@ -1821,7 +2015,6 @@ export class Connection implements AsyncDisposable {
       });
       throw error;
     }
-    this.#txDepth = depth;
     // COMMIT runs to its end even if the scope is cancelled meanwhile, so
     // the outcome is definite: committed, or the server's error.
     await shield(() =>
@@ -1881,12 +2074,12 @@ export class Connection implements AsyncDisposable {
     fn: () => Promise<T>,
     options?: QueryOptions,
   ): Promise<T> {
-    const entered = this.#enter(options);
-    if (entered !== undefined) await entered;
+    const gate = await this.#enter(true, options);
     try {
-      return await fn();
+      // The calls `fn` makes on this connection go on; others wait.
+      return await this.#within(gate, gate.txDepth, fn);
     } finally {
-      this.#leave();
+      gate.leave(true);
     }
   }
 
@@ -1991,12 +2184,10 @@ export class Connection implements AsyncDisposable {
    */
   async close(): Promise<void> {
     if (this.#closed === undefined) {
-      const entered = this.#enter(undefined);
-      if (entered !== undefined) {
-        try {
-          await entered;
-        } catch { /* closed meanwhile */ }
-      }
+      let gate: Gate | undefined;
+      try {
+        gate = await this.#enter(true, undefined);
+      } catch { /* closed meanwhile */ }
       if (this.#closed === undefined) {
         const w = new Writer(8);
         fe.terminate(w);
@@ -2009,7 +2200,7 @@ export class Connection implements AsyncDisposable {
           ),
         );
       }
-      this.#leave();
+      gate?.leave(true);
     }
     await this.#loop;
   }
@@ -2029,16 +2220,25 @@ export class Connection implements AsyncDisposable {
   }
 }
 
-// A waiter for the connection's turn.
-class Turn extends Waiter<void> {
-  #conn: Connection;
-  constructor(conn: Connection) {
+// A waiter for a gate of the connection.
+class Turn extends Waiter<Gate> {
+  gate: Gate;
+  exclusive: boolean;
+  constructor(gate: Gate, exclusive: boolean) {
     super();
-    this.#conn = conn;
+    this.gate = gate;
+    this.exclusive = exclusive;
   }
   protected withdraw(): void {
-    this.#conn._forget(this);
+    this.gate.forget(this);
   }
+}
+
+// A 57014 that a CancelRequest meant for an earlier query caused, outside
+// a transaction: the query did nothing, it may run again.
+function hitByCancel(job: Job, error: unknown): boolean {
+  return error instanceof QueryCanceledError && job.collateral &&
+    job.cancelled === undefined && job.status === 0x49;
 }
 
 function encodeValue(
