@@ -522,6 +522,17 @@ export async function rows(): Promise<Row[]> {
       ),
       names,
     );
+    // Pipelining: 10 loops share ONE connection (postgres.js pipelines;
+    // pg queues and sends one at a time).
+    add(
+      "1 conn: SELECT 1+1, 10 concurrent loops",
+      "q/s",
+      await interleaved(
+        contenders,
+        (c) => concurrent(500, singles.get(c)!.select),
+      ),
+      names,
+    );
     add(
       "1 conn: pg_type, 12 columns, 2 params",
       "q/s",

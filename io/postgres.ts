@@ -886,9 +886,17 @@ const emptyArgs: readonly unknown[] = [];
 
 /**
  * A connection to a PostgreSQL server — asyncpg's `Connection`. Made by
- * {@linkcode connect}. Calls made concurrently run one after another, in
- * call order; a call whose scope is cancelled while it waits leaves the
- * line without touching the wire.
+ * {@linkcode connect}. Queries made concurrently (`fetch`, `fetchrow`,
+ * `fetchval`, `execute` with arguments, prepared statements) are
+ * pipelined: each is written at once with its own Sync, so they run in
+ * call order without waiting for each other's answers, and an error stays
+ * with its query. Exclusive calls (`execute` without arguments, which may
+ * hold several statements, `executemany`, `prepare`, COPY, a whole
+ * `transaction()`) wait for the queries before them and hold back those
+ * after them; calls made within a transaction's function go on, other
+ * callers' wait. A cancelled query still queued behind others is asked to
+ * stop only once the server runs it (a CancelRequest stops whatever runs);
+ * a call cancelled before it was written leaves without touching the wire.
  *
  * @example Concurrent calls, a TaskGroup, and a cancel that reaches the server
  * ```ts
