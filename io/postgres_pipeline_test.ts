@@ -332,6 +332,49 @@ test("exclusive calls wait for the pipeline and hold back later queries", async 
   assert.deepEqual(results, [1, "INSERT 0 1", 5, 42, 3]);
 });
 
+test("seeded rounds of pipelined queries, errors and cancels: every survivor gets its own value, the connection lives", async () => {
+  await using conn = await connect(pg!.url);
+  let seed = 12345;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let round = 0; round < 5; round++) {
+    const controllers: AbortController[] = [];
+    const calls = Array.from({ length: 40 }, (_, i) => {
+      const r = random();
+      if (r < 0.15) {
+        return conn.fetchval("SELECT 1 / $1::int AS v", [0]).then(
+          () => "no error",
+          (e) => e instanceof DivisionByZeroError ? "error" : String(e),
+        );
+      }
+      const controller = new AbortController();
+      const sleep = r < 0.4 ? 0.02 : 0;
+      const promise = conn.fetchval<number>(
+        "SELECT $1::int AS v FROM pg_sleep($2::float8)",
+        [i, sleep],
+        { signal: controller.signal },
+      );
+      if (r < 0.3) controllers.push(controller);
+      return promise.then((v) => v, () => "cancelled");
+    });
+    // Cancel some of them at once, others once the first answers came.
+    controllers.slice(0, 2).forEach((c) => c.abort());
+    calls[5].then(() => controllers.slice(2).forEach((c) => c.abort()));
+    const results = await Promise.all(calls);
+    results.forEach((value, i) => {
+      assert.ok(
+        value === i || value === "error" || value === "cancelled",
+        `call ${i} got ${String(value)}`,
+      );
+    });
+    assert.ok(results.includes("error"));
+    assert.ok(results.includes("cancelled"));
+    assert.ok(results.filter((v) => typeof v === "number").length > 20);
+    assert.equal(conn.closed, false);
+    assert.equal(conn.inTransaction, false);
+  }
+  assert.equal(await conn.fetchval("SELECT 'usable'"), "usable");
+});
+
 Deno.test({
   name: "stop the pipeline file's cluster",
   ignore,
