@@ -10,7 +10,11 @@ import {
 } from "../async/cancel_scope.ts";
 import { retry as retryCalls, RetryError } from "../async/retry.ts";
 import { TimeoutError } from "../async/timeout.ts";
-import { registerResource, resourceClosed } from "../async/_internal.ts";
+import {
+  registerResource,
+  resourceClosed,
+  toCancelError,
+} from "../async/_internal.ts";
 import type { Guard } from "../sync/lock.ts";
 import { Semaphore } from "../sync/semaphore.ts";
 import { CookieJar } from "./_cookies.ts";
@@ -329,13 +333,6 @@ function safeURL(url: string): string {
   }
 }
 
-function toCancel(reason: unknown): unknown {
-  if (reason instanceof DOMException && reason.name === "AbortError") {
-    return new CancelledError(reason.message || undefined, { cause: reason });
-  }
-  return reason === undefined ? new CancelledError() : reason;
-}
-
 function checkMs(what: string, name: string, value: unknown): void {
   if (value !== undefined && (typeof value !== "number" || !(value > 0))) {
     throw new RangeError(
@@ -506,7 +503,7 @@ class Exchange {
   }
 
   handleEvent(): void {
-    this.abort(toCancel(this.userSignal!.reason));
+    this.abort(toCancelError(this.userSignal!.reason));
   }
 
   abort(error: unknown): void {
@@ -1828,7 +1825,7 @@ export class ClientSession implements AsyncDisposable {
     if (signal !== undefined) {
       if (signal.aborted) {
         exchange.finish();
-        throw toCancel(signal.reason);
+        throw toCancelError(signal.reason);
       }
       exchange.userSignal = signal;
       signal.addEventListener("abort", exchange);
