@@ -197,24 +197,32 @@ export async function map<T, R>(
     throw error;
   } finally {
     // Stopped early: let the source clean up, as `break` in for-of does.
-    if (!exhausted) {
-      try {
-        await source.it.return?.();
-      } catch {
-        // The error that stopped the map is the one to report.
-      }
-    }
+    if (!exhausted) await closeSource(source);
   }
-  if (failures.length > 0) {
-    failures.sort((a, b) => a.index - b.index);
-    throw new ExceptionGroup(
-      `Cannot map every item: ${failures.length} call${
-        failures.length === 1 ? "" : "s"
-      } failed (items ${failures.map((f) => f.index).join(", ")})`,
-      failures.map((f) => f.error),
-    );
-  }
+  throwFailures(failures);
   return results;
+}
+
+// Stopped early: the source cleans up, as on `break` in for-of; what it
+// throws then is dropped, the error that stopped the map is the one to report.
+async function closeSource<T>(source: Source<T>): Promise<void> {
+  try {
+    await source.it.return?.();
+  } catch {
+    // See above.
+  }
+}
+
+// keepGoing's end: every failure, in the order of the items.
+function throwFailures(failures: { index: number; error: unknown }[]): void {
+  if (failures.length === 0) return;
+  failures.sort((a, b) => a.index - b.index);
+  throw new ExceptionGroup(
+    `Cannot map every item: ${failures.length} call${
+      failures.length === 1 ? "" : "s"
+    } failed (items ${failures.map((f) => f.index).join(", ")})`,
+    failures.map((f) => f.error),
+  );
 }
 
 /** Options for {@linkcode pooledMap}. */
@@ -416,21 +424,7 @@ async function* pooled<T, R>(
       }
     }
   } finally {
-    if (!exhausted) {
-      try {
-        await source.it.return?.();
-      } catch {
-        // The error that stopped the iteration is the one to report.
-      }
-    }
+    if (!exhausted) await closeSource(source);
   }
-  if (failures.length > 0) {
-    failures.sort((a, b) => a.index - b.index);
-    throw new ExceptionGroup(
-      `Cannot map every item: ${failures.length} call${
-        failures.length === 1 ? "" : "s"
-      } failed (items ${failures.map((f) => f.index).join(", ")})`,
-      failures.map((f) => f.error),
-    );
-  }
+  throwFailures(failures);
 }
