@@ -15,6 +15,23 @@ type Scope = NonNullable<ReturnType<typeof currentScope>>;
 type Snapshot = <R>(fn: () => R) => R;
 
 /**
+ * Reports the rejection of `result` when it is a promise: nobody awaits it.
+ *
+ * @param result What the function returned.
+ * @param what Names the caller in the report, e.g. "A debounced function".
+ */
+export function reportRejection(result: unknown, what: string): void {
+  if (
+    typeof (result as PromiseLike<unknown> | undefined)?.then === "function"
+  ) {
+    (result as PromiseLike<unknown>).then(
+      undefined,
+      (error) => reportException({ message: `${what} rejected`, error }),
+    );
+  }
+}
+
+/**
  * Calls `fn`, reporting what it throws or rejects with instead of letting it
  * escape into a timer callback, where it would end the process.
  *
@@ -28,15 +45,7 @@ export function callReporting<A extends unknown[]>(
   what: string,
 ): void {
   try {
-    const result = fn(...args);
-    if (
-      typeof (result as PromiseLike<unknown> | undefined)?.then === "function"
-    ) {
-      (result as PromiseLike<unknown>).then(
-        undefined,
-        (error) => reportException({ message: `${what} rejected`, error }),
-      );
-    }
+    reportRejection(fn(...args), what);
   } catch (error) {
     reportException({ message: `${what} threw`, error });
   }
@@ -121,19 +130,7 @@ export class LaterCall<A extends unknown[]> implements
     const run = this.#run;
     if (args === undefined || run === undefined) return false;
     this.cancel();
-    run(() => {
-      const result = this.#fn(...args);
-      if (
-        typeof (result as PromiseLike<unknown> | undefined)?.then ===
-          "function"
-      ) {
-        (result as PromiseLike<unknown>).then(
-          undefined,
-          (error) =>
-            reportException({ message: `${this.#what} rejected`, error }),
-        );
-      }
-    });
+    run(() => reportRejection(this.#fn(...args), this.#what));
     return true;
   }
 

@@ -1,6 +1,5 @@
 // throttle(): @std/async's, aware of cancel scopes.
-import { LaterCall } from "./_later.ts";
-import { reportException } from "./_internal.ts";
+import { LaterCall, reportRejection } from "./_later.ts";
 
 /** Options for {@linkcode throttle}. */
 export interface ThrottleOptions {
@@ -99,20 +98,7 @@ export function throttle<A extends unknown[]>(
     const now = performance.now();
     if (now - last >= timeframe && !call.pending) {
       last = now;
-      const result = fn(...args);
-      if (
-        typeof (result as PromiseLike<unknown> | undefined)?.then ===
-          "function"
-      ) {
-        (result as PromiseLike<unknown>).then(
-          undefined,
-          (error) =>
-            reportException({
-              message: "A throttled function rejected",
-              error,
-            }),
-        );
-      }
+      reportRejection(fn(...args), "A throttled function");
       return;
     }
     if (!ensureLastCall) return;
