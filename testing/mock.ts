@@ -385,6 +385,14 @@ export function mockAsync<A extends unknown[] = unknown[], R = unknown>(
   );
 }
 
+interface SpyStack {
+  had: boolean;
+  original: unknown;
+  spies: unknown[];
+}
+
+const spyStacks = new WeakMap<object, Map<PropertyKey, SpyStack>>();
+
 /**
  * Replaces `object[method]` with an async mock that calls the original and
  * records each call — `unittest.mock.patch.object(..., wraps=...)` for
@@ -448,24 +456,42 @@ export function spyAsync<
       }': it must be a method, got ${typeof original}`,
     );
   }
-  const had = Object.hasOwn(object, method);
+  // Spies of one method form a stack: restoring one (in any order) takes it
+  // out and puts back the spy below it, or the original once none is left.
+  const methods = spyStacks.get(object) ??
+    spyStacks.set(object, new Map()).get(object)!;
+  let stack = methods.get(method);
+  if (stack === undefined) {
+    stack = { had: Object.hasOwn(object, method), original, spies: [] };
+    methods.set(method, stack);
+  }
+  const chain = stack;
   const spy = makeMock<A, R>({
     kind: "call",
     fn: function (this: unknown, ...args: A) {
-      return original.apply(this, args) as R;
+      // Calls through to what is below this spy now (a spy restored since
+      // no longer records).
+      const at = chain.spies.indexOf(spy);
+      const below = at > 0 ? chain.spies[at - 1] : chain.original;
+      return (below as (...args: A) => R).apply(this, args);
     },
   }) as AsyncSpy<A, R>;
   let restored = false;
   spy.restore = () => {
     if (restored) return;
     restored = true;
-    if (had) {
-      (object as Record<PropertyKey, unknown>)[method as PropertyKey] =
-        original;
-    } else {delete (object as Record<PropertyKey, unknown>)[
-        method as PropertyKey
-      ];}
+    const target = object as Record<PropertyKey, unknown>;
+    chain.spies.splice(chain.spies.indexOf(spy), 1);
+    const top = chain.spies.at(-1);
+    if (top !== undefined) {
+      target[method as PropertyKey] = top;
+      return;
+    }
+    methods.delete(method);
+    if (chain.had) target[method as PropertyKey] = chain.original;
+    else delete target[method as PropertyKey];
   };
+  chain.spies.push(spy);
   spy[Symbol.dispose] = spy.restore;
   (object as Record<PropertyKey, unknown>)[method as PropertyKey] = spy;
   return spy;

@@ -224,3 +224,32 @@ Deno.test("spyAsync() refuses what is not a method", () => {
   const api = { value: 1 } as unknown as { value: () => Promise<void> };
   assert.throws(() => spyAsync(api, "value"), /'value': it must be a method/);
 });
+
+Deno.test("spyAsync() nested spies restored out of order leave the original", async () => {
+  const api = { get: (n: number) => Promise.resolve(n + 1) };
+  const original = api.get;
+  const outer = spyAsync(api, "get");
+  const inner = spyAsync(api, "get");
+  outer.restore();
+  assert.equal(api.get, inner); // the spy still in place stays installed
+  assert.equal(await api.get(1), 2);
+  assert.equal(inner.calls.length, 1);
+  assert.equal(outer.calls.length, 0); // restored: no longer in the chain
+  inner.restore();
+  assert.equal(api.get, original);
+  assert.equal(Object.keys(api).length, 1);
+});
+
+Deno.test("spyAsync() nested spies of an inherited method restored out of order delete the own property", () => {
+  class Store {
+    load(): Promise<number> {
+      return Promise.resolve(1);
+    }
+  }
+  const store = new Store();
+  const a = spyAsync(store, "load");
+  const b = spyAsync(store, "load");
+  a.restore();
+  b.restore();
+  assert.equal(Object.hasOwn(store, "load"), false);
+});
