@@ -653,6 +653,35 @@ export class Pool implements AsyncDisposable {
   // -------------------------------------------------------------------------
   // Queries on the pool
 
+  // The common case, an idle connection and no one waiting: the query runs
+  // on it directly, without a PoolConnection.
+  #fast(): Slot | undefined {
+    if (
+      this.#setup !== undefined || this.#waiters.length > 0 || this.#closing
+    ) return undefined;
+    const slot = this.#idle[this.#idle.length - 1];
+    if (
+      slot === undefined || slot.conn.closed ||
+      performance.now() - slot.released >= this.#livenessAfter
+    ) return undefined;
+    this.#idle.pop();
+    slot.busy = true;
+    return slot;
+  }
+
+  async #direct<T>(
+    slot: Slot,
+    sql: string,
+    run: (conn: Connection) => Promise<T>,
+  ): Promise<T> {
+    slot.queries++;
+    try {
+      return await run(slot.conn);
+    } finally {
+      await this._release(slot, typeof sql === "string" && STATEFUL.test(sql));
+    }
+  }
+
   async #with<T>(
     options: QueryOptions | undefined,
     fn: (conn: PoolConnection) => Promise<T>,
@@ -680,6 +709,10 @@ export class Pool implements AsyncDisposable {
     args?: readonly unknown[],
     options?: QueryOptions,
   ): Promise<R[]> {
+    const slot = this.#fast();
+    if (slot !== undefined) {
+      return this.#direct(slot, sql, (c) => c.fetch<R>(sql, args, options));
+    }
     return this.#with(options, (c) => c.fetch<R>(sql, args, options));
   }
 
@@ -696,6 +729,10 @@ export class Pool implements AsyncDisposable {
     args?: readonly unknown[],
     options?: QueryOptions,
   ): Promise<R | null> {
+    const slot = this.#fast();
+    if (slot !== undefined) {
+      return this.#direct(slot, sql, (c) => c.fetchrow<R>(sql, args, options));
+    }
     return this.#with(options, (c) => c.fetchrow<R>(sql, args, options));
   }
 
@@ -712,6 +749,10 @@ export class Pool implements AsyncDisposable {
     args?: readonly unknown[],
     options?: QueryOptions,
   ): Promise<T> {
+    const slot = this.#fast();
+    if (slot !== undefined) {
+      return this.#direct(slot, sql, (c) => c.fetchval<T>(sql, args, options));
+    }
     return this.#with(options, (c) => c.fetchval<T>(sql, args, options));
   }
 
@@ -728,6 +769,10 @@ export class Pool implements AsyncDisposable {
     args?: readonly unknown[],
     options?: QueryOptions,
   ): Promise<string> {
+    const slot = this.#fast();
+    if (slot !== undefined) {
+      return this.#direct(slot, sql, (c) => c.execute(sql, args, options));
+    }
     return this.#with(options, (c) => c.execute(sql, args, options));
   }
 
@@ -743,6 +788,14 @@ export class Pool implements AsyncDisposable {
     argsList: readonly (readonly unknown[])[],
     options?: QueryOptions,
   ): Promise<void> {
+    const slot = this.#fast();
+    if (slot !== undefined) {
+      return this.#direct(
+        slot,
+        sql,
+        (c) => c.executemany(sql, argsList, options),
+      );
+    }
     return this.#with(options, (c) => c.executemany(sql, argsList, options));
   }
 
