@@ -1,4 +1,4 @@
-// debounce(): @std/async's, aware of cancel scopes.
+// debounce(): Deno std's (async), aware of cancel scopes.
 import { LaterCall } from "./_later.ts";
 
 /** A function made by {@linkcode debounce}. */
@@ -25,7 +25,7 @@ function checkWait(what: string, wait: unknown): asserts wait is number {
 
 /**
  * Makes a function that calls `fn` only once calls stopped coming for `wait`
- * milliseconds, with the arguments of the last call — @std/async's
+ * milliseconds, with the arguments of the last call — Deno std's (async)
  * `debounce`, lodash's `debounce` (trailing edge). For a search box that
  * queries after typing pauses, a save after edits settle.
  *

@@ -1,4 +1,4 @@
-// throttle(): @std/async's, aware of cancel scopes.
+// throttle(): Deno std's (async), aware of cancel scopes.
 import { LaterCall, reportRejection } from "./_later.ts";
 
 /** Options for {@linkcode throttle}. */
@@ -28,7 +28,7 @@ export interface ThrottledFunction<A extends unknown[]> {
 
 /**
  * Makes a function that calls `fn` at most once per `timeframe`
- * milliseconds — @std/async's `throttle`, lodash's `throttle`. The first call
+ * milliseconds — Deno std's (async) `throttle`, lodash's `throttle`. The first call
  * runs at once and starts a time frame; calls during the frame are dropped,
  * or, with `ensureLastCall`, the last of them runs when the frame ends. For
  * progress reports, scroll handlers, "save at most once a second".
