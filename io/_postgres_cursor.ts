@@ -1,10 +1,13 @@
 /**
  * Server-side cursors: `DECLARE … NO SCROLL CURSOR` then `FETCH n`
  * batches, inside a transaction. When none is open, the cursor opens one
- * and commits it when the loop ends (also by `break`; a failed FETCH rolls
- * it back): statements run in the loop body share it, so wrap work that
- * must be atomic in `transaction()` instead. Leaving the loop closes the
- * cursor.
+ * and commits it when the loop ends (also by `break`; a failed FETCH or a
+ * cancellation rolls it back), and holds the connection until then: other
+ * callers' queries wait instead of running inside its transaction. So the
+ * loop body must not await calls on the same connection (they would wait
+ * for the loop's end); to run statements there, open the cursor inside
+ * `transaction()`, whose calls share the connection. Leaving the loop
+ * closes the cursor and lets the waiting calls in.
  *
  * @example Batches of 2 over 5 rows
  * ```ts
@@ -80,27 +83,36 @@ export async function* cursor<R extends Row = Row>(
       `Cannot open a cursor: 'prefetch' must be an integer >= 1, got ${prefetch}`,
     );
   }
+  // Outside a transaction the cursor holds the connection for its whole
+  // life: other callers' queries would otherwise run inside its
+  // transaction (or commit it). Inside `transaction()` the transaction
+  // holds it already.
+  const hold = await conn._hold(options);
+  const run = hold === undefined ? <T>(fn: () => Promise<T>) => fn() : hold.run;
   let names = inUse.get(conn);
   if (names === undefined) inUse.set(conn, names = new Set());
   const base = `aio_cur_${hash(sql)}`;
   let name = base;
   for (let i = 1; names.has(name); i++) name = `${base}_${i}`;
   names.add(name);
-  const ownTx = !conn.inTransaction;
+  let ownTx = false;
   let declared = false;
   let failed = false;
   const q = { signal: options?.signal, timeout: options?.timeout };
   try {
-    if (ownTx) await conn.execute("BEGIN");
-    await conn.execute(
-      `DECLARE ${name} NO SCROLL CURSOR FOR ${sql}`,
-      args ?? [],
-      q,
+    ownTx = !conn.inTransaction;
+    if (ownTx) await run(() => conn.execute("BEGIN"));
+    await run(() =>
+      conn.execute(
+        `DECLARE ${name} NO SCROLL CURSOR FOR ${sql}`,
+        args ?? [],
+        q,
+      )
     );
     declared = true;
     const fetch = `FETCH ${prefetch} FROM ${name}`;
     while (true) {
-      const rows = await conn.fetch<R>(fetch, [], q);
+      const rows = await run(() => conn.fetch<R>(fetch, [], q));
       for (const row of rows) yield row;
       if (rows.length < prefetch) break;
     }
@@ -109,15 +121,21 @@ export async function* cursor<R extends Row = Row>(
     throw error;
   } finally {
     names.delete(name);
-    await shield(async () => {
-      if (conn.closed) return;
-      try {
-        if (ownTx) {
-          await conn.execute(failed ? "ROLLBACK" : "COMMIT");
-        } else if (declared && conn.inTransaction) {
-          await conn.execute(`CLOSE ${name}`);
-        }
-      } catch { /* a failed transaction: its own error is what matters */ }
-    });
+    try {
+      await shield(() =>
+        run(async () => {
+          if (conn.closed) return;
+          try {
+            if (ownTx) {
+              await conn.execute(failed ? "ROLLBACK" : "COMMIT");
+            } else if (declared && conn.inTransaction) {
+              await conn.execute(`CLOSE ${name}`);
+            }
+          } catch { /* a failed transaction: its own error is what matters */ }
+        })
+      );
+    } finally {
+      hold?.release();
+    }
   }
 }

@@ -2092,6 +2092,34 @@ export class Connection implements AsyncDisposable {
   }
 
   /**
+   * @ignore Takes the connection's turn as `_exclusive` does, but until
+   * `release()`, for an operation that outlives a call (a cursor's
+   * BEGIN … FETCH … COMMIT): `run(fn)` makes `fn`'s calls within it.
+   * Undefined when the caller is inside `transaction()`, which holds the
+   * connection already.
+   */
+  async _hold(options?: QueryOptions): Promise<
+    | { run<T>(fn: () => Promise<T>): Promise<T>; release(): void }
+    | undefined
+  > {
+    if (this.#gate().txDepth > 0) return undefined;
+    const gate = await this.#enter(true, options);
+    const inner = new Gate(this, gate, holds.getStore(), gate.txDepth);
+    this.#gates.add(inner);
+    let released = false;
+    return {
+      run: (fn) => holds.run(inner, fn),
+      release: () => {
+        if (released) return;
+        released = true;
+        inner.close();
+        this.#gates.delete(inner);
+        gate.leave(true);
+      },
+    };
+  }
+
+  /**
    * @ignore Sends `bytes` (frontend messages ending with Sync, or the start
    * of a COPY) as one request whose messages go to `handler`; call inside
    * `_exclusive`. Cancellation works as for queries: the server is asked,
@@ -2165,7 +2193,9 @@ export class Connection implements AsyncDisposable {
   /**
    * Iterates over a query's rows through a server-side cursor, fetched
    * `prefetch` rows at a time. Outside a transaction the cursor opens one,
-   * committed when the loop ends; `break` closes the cursor.
+   * committed when the loop ends, and holds the connection until then
+   * (other calls wait; inside `transaction()` its calls share it); `break`
+   * or a cancellation closes the cursor.
    *
    * @example Usage
    * ```ts ignore

@@ -208,15 +208,18 @@ test("cursor: batches of prefetch rows; break closes it; inside a transaction it
       0,
     );
   });
-  // Two cursors of the same query at once get different names.
-  const a = conn.cursor("SELECT g FROM generate_series(1, 3) g")
-    [Symbol.asyncIterator]();
-  const b = conn.cursor("SELECT g FROM generate_series(1, 3) g")
-    [Symbol.asyncIterator]();
-  assert.deepEqual((await a.next()).value, { g: 1 });
-  assert.deepEqual((await b.next()).value, { g: 1 });
-  await a.return?.();
-  await b.return?.();
+  // Two cursors of the same query at once (in one transaction: outside,
+  // the second waits for the first) get different names.
+  await conn.transaction(async () => {
+    const a = conn.cursor("SELECT g FROM generate_series(1, 3) g")
+      [Symbol.asyncIterator]();
+    const b = conn.cursor("SELECT g FROM generate_series(1, 3) g")
+      [Symbol.asyncIterator]();
+    assert.deepEqual((await a.next()).value, { g: 1 });
+    assert.deepEqual((await b.next()).value, { g: 1 });
+    await a.return?.();
+    await b.return?.();
+  });
   await assert.rejects(
     (async () => {
       for await (const _ of conn.cursor("SELECT * FROM no_such_table")) {

@@ -8,6 +8,7 @@ import {
   QueryCanceledError,
 } from "./postgres.ts";
 import { pgAvailable, startPostgres } from "../testing/postgres.ts";
+import { timeout, TimeoutError } from "../async/mod.ts";
 import assert from "node:assert/strict";
 
 const ready = await pgAvailable();
@@ -373,6 +374,99 @@ test("seeded rounds of pipelined queries, errors and cancels: every survivor get
     assert.equal(conn.inTransaction, false);
   }
   assert.equal(await conn.fetchval("SELECT 'usable'"), "usable");
+});
+
+test("a cursor holds its connection: other tasks' queries wait instead of running inside its transaction", async () => {
+  await using conn = await connect(pg!.url);
+  const seen: number[] = [];
+  let other: Promise<unknown[]> | undefined;
+  let cursorTx: string | undefined;
+  for await (
+    const row of conn.cursor<{ g: number; tx: string }>(
+      "SELECT g, txid_current()::text AS tx FROM generate_series(1, 10) g",
+      [],
+      { prefetch: 2 },
+    )
+  ) {
+    seen.push(row.g);
+    cursorTx = row.tx;
+    if (row.g === 1) {
+      // Another task, concurrently on the same connection: a read that
+      // would see the cursor's transaction id, and an error that would
+      // abort that transaction.
+      other = Promise.all([
+        conn.fetchval<string | null>(
+          "SELECT txid_current_if_assigned()::text",
+        ),
+        conn.fetchval("SELECT 1 / $1::int", [0]).then(
+          () => "no error",
+          (e) => e instanceof DivisionByZeroError ? "error" : e,
+        ),
+        conn.fetchval<boolean>("SELECT $1::int = 7", [7]),
+      ]);
+    }
+    // The loop body yields to the other task between rows.
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const [txid, failed, seven] = await other!;
+  assert.notEqual(txid, cursorTx);
+  assert.equal(txid, null); // its own transaction, which wrote nothing
+  assert.equal(failed, "error");
+  assert.equal(seven, true);
+  assert.equal(conn.inTransaction, false);
+});
+
+test("a cursor cancelled mid-loop rolls back, closes its portal and lets waiting calls in", async () => {
+  await using conn = await connect(pg!.url);
+  // Another task (outside the cancelled scope) queries once the cursor runs.
+  const started = Promise.withResolvers<void>();
+  const waiting = (async () => {
+    await started.promise;
+    return await conn.fetchval<number>("SELECT $1::int", [42]);
+  })();
+  let rows = 0;
+  await assert.rejects(
+    timeout(150, async () => {
+      for await (
+        const _ of conn.cursor(
+          "SELECT g FROM generate_series(1, 1000000) g",
+          [],
+          {
+            prefetch: 10,
+          },
+        )
+      ) {
+        rows++;
+        started.resolve();
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }),
+    TimeoutError,
+  );
+  assert.ok(rows > 0);
+  assert.equal(await waiting, 42);
+  assert.equal(conn.inTransaction, false);
+  assert.equal(
+    await conn.fetchval(
+      "SELECT count(*)::int FROM pg_cursors WHERE name <> ''",
+    ),
+    0,
+  );
+  // Inside transaction() the cursor shares the transaction's turn: calls
+  // in the loop body go on.
+  const inner = await conn.transaction(async (tx) => {
+    const got: number[] = [];
+    for await (
+      const row of conn.cursor<{ g: number }>(
+        "SELECT g FROM generate_series(1, 4) g",
+        [],
+        { prefetch: 2 },
+      )
+    ) got.push(await tx.fetchval<number>("SELECT $1::int * 10", [row.g]));
+    return got;
+  });
+  assert.deepEqual(inner, [10, 20, 30, 40]);
 });
 
 Deno.test({
