@@ -569,6 +569,10 @@ function openSocket(o: Resolved): Promise<Socket> {
   return Deno.connect({ hostname: o.host, port: o.port }).then((conn) => {
     // One write per request: never let Nagle hold it back.
     conn.setNoDelay(true);
+    // Keepalive probes find a peer that vanished while the connection idles
+    // (after the OS's keepalive time; the pool's liveness check and the
+    // cancel grace cover the rest). TLS wraps this socket, so it has them too.
+    conn.setKeepAlive?.(true);
     return conn;
   });
 }

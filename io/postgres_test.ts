@@ -634,6 +634,34 @@ test("a backend terminated under a query fails it with a clear error", async () 
   await conn.close();
 });
 
+// The kernel's view of our end of a TCP connection (Linux /proc/net/tcp*):
+// its "tr" column is 2 while a keepalive timer is armed.
+async function tcpTimer(localPort: number, remotePort: number) {
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const text = await Deno.readTextFile(file).catch(() => "");
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 6) continue;
+      if (
+        f[1].endsWith(`:${hex(localPort)}`) &&
+        f[2].endsWith(`:${hex(remotePort)}`)
+      ) return f[5].split(":")[0];
+    }
+  }
+  return undefined;
+}
+
+Deno.test({
+  name: "TCP connections have keepalive probes on (setKeepAlive)",
+  ignore: ignore || Deno.build.os !== "linux",
+}, async () => {
+  await using conn = await open();
+  const port = await conn.fetchval<number>("SELECT inet_client_port()");
+  assert.ok(port !== null, "the test cluster must be reached over TCP");
+  assert.equal(await tcpTimer(port, pg!.port), "02");
+});
+
 // ---------------------------------------------------------------------------
 // A fake server (Deno.listen) for what a real one never does: forged SCRAM
 // signatures, garbage, a connection closed mid-message. No cluster needed.
