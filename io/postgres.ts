@@ -559,14 +559,15 @@ async function writeAll(socket: Socket, bytes: Uint8Array): Promise<void> {
   }
 }
 
-function openSocket(o: Resolved): Promise<Socket> {
+function openSocket(o: Resolved, signal?: AbortSignal): Promise<Socket> {
   if (o.host.startsWith("/")) {
     return Deno.connect({
       transport: "unix",
       path: `${o.host}/.s.PGSQL.${o.port}`,
     }) as Promise<Socket>;
   }
-  return Deno.connect({ hostname: o.host, port: o.port }).then((conn) => {
+  const at = { hostname: o.host, port: o.port, signal };
+  return Deno.connect(at).then((conn) => {
     // One write per request: never let Nagle hold it back.
     conn.setNoDelay(true);
     // Keepalive probes find a peer that vanished while the connection idles
@@ -732,7 +733,8 @@ class Job extends Waiter<unknown> {
     const conn = this.conn;
     const asked = conn._cancelOnServer();
     // A server that never answers must not hold the caller forever: after
-    // CANCEL_GRACE ms the connection is closed instead (failing the job).
+    // CANCEL_GRACE ms the connection is closed instead (failing the job) —
+    // a socket gone silent (half-open) fails soon after its deadline.
     let id: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((resolve) => {
       id = setTimeout(() => {
@@ -837,8 +839,13 @@ class Gate {
   }
 }
 
-/** How long a cancelled query may take to stop before its connection is closed. */
-const CANCEL_GRACE = 10_000;
+/**
+ * How long a cancelled query may take to stop (the CancelRequest's own
+ * round trip included) before its connection is closed: a server that is
+ * alive answers a cancel within milliseconds; one that does not is
+ * unreachable or its socket is dead.
+ */
+const CANCEL_GRACE = 2_000;
 
 // What each connection exposes to its jobs and cancel requests.
 const internals = new WeakMap<Connection, {
@@ -851,8 +858,19 @@ async function cancelOnServer(conn: Connection): Promise<void> {
   const info = internals.get(conn);
   if (info === undefined || info.pid === 0) return;
   let socket: Socket | undefined;
+  // Bounded like the wait for the query's end: no connect or read of it
+  // outlives the grace.
+  const abort = new AbortController();
+  const timer = setTimeout(() => {
+    abort.abort();
+    try {
+      socket?.close();
+    } catch { /* closed */ }
+    socket = undefined;
+  }, CANCEL_GRACE);
   try {
-    socket = await openSocket(info.target);
+    socket = await openSocket(info.target, abort.signal);
+    if (abort.signal.aborted) return;
     const w = new Writer(16);
     cancelRequest(w, info.pid, info.secret);
     await writeAll(socket, w.finish());
@@ -862,6 +880,7 @@ async function cancelOnServer(conn: Connection): Promise<void> {
   } catch {
     // Nothing else to do: the query will end on its own or with the socket.
   } finally {
+    clearTimeout(timer);
     try {
       socket?.close();
     } catch { /* already closed */ }

@@ -72,8 +72,11 @@ export interface PoolOptions extends ConnectOptions {
   /** Queries after which a connection is closed once released (default 50 000). */
   maxQueries?: number;
   /**
-   * Milliseconds of idleness after which a connection is checked (a
-   * `SELECT 1` with a short deadline) before it is handed out (default 30 000).
+   * Milliseconds of idleness after which a connection is checked before it
+   * is handed out (default 30 000) — pgbouncer's `server_check_delay`: a
+   * `SELECT 1` that must answer within 1 s. One that fails or stays silent
+   * (a half-open socket) is closed and another is taken or opened; the
+   * caller never sees it. 0 checks on every hand-out.
    */
   livenessCheckAfter?: number;
   /** Runs once on each new connection; an error discards it and reaches the caller. */
@@ -133,9 +136,12 @@ const STATEFUL =
   /\b(?:set|reset|listen|prepare|declare|lock|advisory|set_config|temp|temporary|discard)\b/i;
 const RESET_SQL =
   "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL";
-// Deadline of a reset or a liveness check: a connection that cannot do
-// them quickly is not worth keeping.
+// Deadline of a reset: a connection that cannot do it quickly is not
+// worth keeping.
 const CHECK_DEADLINE = 5_000;
+// Deadline of a liveness check's SELECT 1; past it the connection is
+// closed at once (not cancelled: it is discarded anyway).
+const LIVENESS_DEADLINE = 1_000;
 
 // Connect errors that no retry fixes: bad credentials, no such database.
 function permanent(error: unknown): boolean {
@@ -508,20 +514,7 @@ export class Pool implements AsyncDisposable {
       const slot = await this.#take(options, deadline, ms);
       // A connection idle for long may have died silently: check it.
       if (performance.now() - slot.released >= this.#livenessAfter) {
-        let alive = false;
-        try {
-          await slot.conn.fetch("SELECT 1", [], {
-            timeout: CHECK_DEADLINE,
-            signal: options?.signal,
-          });
-          alive = true;
-        } catch (error) {
-          if (isCancellation(error) && !slot.conn.closed) {
-            this.#put(slot);
-            throw error;
-          }
-        }
-        if (!alive) {
+        if (!(await this.#alive(slot, options))) {
           slot.conn.terminate();
           this.#discard(slot);
           continue;
@@ -538,6 +531,27 @@ export class Pool implements AsyncDisposable {
         }
       }
       return conn;
+    }
+  }
+
+  // The liveness check; a cancelled caller puts a live connection back.
+  async #alive(
+    slot: Slot,
+    options: AcquireOptions | undefined,
+  ): Promise<boolean> {
+    const conn = slot.conn;
+    const timer = setTimeout(() => conn.terminate(), LIVENESS_DEADLINE);
+    try {
+      await conn.fetch("SELECT 1", [], { signal: options?.signal });
+      return true;
+    } catch (error) {
+      if (isCancellation(error) && !conn.closed) {
+        this.#put(slot);
+        throw error;
+      }
+      return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
