@@ -25,16 +25,25 @@ export type { ServerSentEvent };
 /** Time limits of a request, in milliseconds; each one is off when unset. */
 export interface TimeoutOptions {
   /**
-   * The whole exchange: waiting for a free slot, sending, and reading the
-   * body to its end (aiohttp's `total`). Each retry attempt has its own.
+   * The budget of the whole `request` call, from the call to the end of the
+   * body (aiohttp's `total`): waiting for a free slot, sending, every retry
+   * attempt and every backoff or `Retry-After` wait between them, and
+   * reading the body of the response returned. No wait between attempts
+   * starts that would end past it: the request then rejects at once with
+   * {@linkcode HTTPTimeoutError} (`timeout: "total"`, the last attempt's
+   * failure as `cause`) instead of sleeping into a sure timeout.
    */
   total?: number;
   /**
    * From sending the request to the response's status line and headers
-   * (Deno's fetch does not expose the TCP/TLS handshake on its own).
+   * (Deno's fetch does not expose the TCP/TLS handshake on its own); each
+   * attempt has its own, and an attempt that times out here is retried.
    */
   connect?: number;
-  /** The longest wait for the next chunk of the body (aiohttp's `sock_read`). */
+  /**
+   * The longest wait for the next chunk of the body (aiohttp's `sock_read`),
+   * each chunk its own.
+   */
   read?: number;
 }
 
@@ -293,22 +302,30 @@ export class HTTPTimeoutError extends TimeoutError {
    * @param ms The limit, in ms.
    * @param method The request's method.
    * @param url The request's URL.
+   * @param options The failure that led to it as `cause` (a retried
+   * request's last attempt), and `waiting`: what the request would have
+   * waited for, when the timeout was foreseen rather than seen.
    */
   constructor(
     timeout: "total" | "connect" | "read",
     ms: number,
     method: string,
     url: string,
+    options?: ErrorOptions & { waiting?: string },
   ) {
+    const waiting = options?.waiting;
     const what = timeout === "total"
       ? "the whole request"
       : timeout === "connect"
       ? "the response headers"
       : "the next chunk of the body";
     super(
-      `Cannot ${method} ${
-        safeURL(url)
-      }: the ${timeout} timeout of ${ms} ms passed waiting for ${what}; raise 'timeout.${timeout}' if the server is just slow`,
+      `Cannot ${method} ${safeURL(url)}: the ${timeout} timeout of ${ms} ms ${
+        waiting === undefined
+          ? `passed waiting for ${what}`
+          : `would pass ${waiting}`
+      }; raise 'timeout.${timeout}' if the server is just slow`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.name = "TimeoutError";
     this.timeout = timeout;
@@ -1641,6 +1658,9 @@ export class ClientSession implements AsyncDisposable {
     prepared: Prepared,
     policy: Policy,
   ): Promise<ClientResponse> {
+    const total = prepared.timeout.total;
+    const budget = total !== undefined && total !== Infinity;
+    if (budget) prepared.deadline = performance.now() + total;
     try {
       return await retryCalls(async (attempt) => {
         const resp = await this.#attempt(prepared, attempt);
@@ -1662,6 +1682,8 @@ export class ClientSession implements AsyncDisposable {
         return resp;
       }, {
         attempts: policy.attempts,
+        // No wait starts that would end past the total budget.
+        maxElapsed: budget ? total : undefined,
         // The caller's signal also cuts a backoff wait short.
         signal: prepared.signal,
         minDelay: policy.minDelay,
@@ -1689,8 +1711,21 @@ export class ClientSession implements AsyncDisposable {
     } catch (error) {
       // The last attempt's own error, as without retries; every attempt's
       // error was shown to onRetry.
-      if (error instanceof RetryError) throw error.cause;
-      throw error;
+      if (!(error instanceof RetryError)) throw error;
+      if (error.attempts < policy.attempts) {
+        // Stopped by the budget (see maxElapsed), not by the attempts.
+        throw new HTTPTimeoutError(
+          "total",
+          total!,
+          prepared.method,
+          prepared.href,
+          {
+            cause: error.cause,
+            waiting: `before attempt ${error.attempts + 1} could start`,
+          },
+        );
+      }
+      throw error.cause;
     }
   }
 
@@ -1782,6 +1817,7 @@ export class ClientSession implements AsyncDisposable {
       policy: retry,
       raiseForStatus: options?.raiseForStatus ?? this.#raiseForStatus,
       redirect: options?.redirect,
+      deadline: undefined,
     };
   }
 
@@ -1843,9 +1879,16 @@ export class ClientSession implements AsyncDisposable {
       exchange.controller = new AbortController();
     }
     if (total !== undefined && total !== Infinity) {
-      exchange.totalTimer = setTimeout(() => {
-        exchange.abort(new HTTPTimeoutError("total", total, method, href));
-      }, total);
+      // A retried request's attempts share one budget, from its deadline.
+      const deadline = prepared.deadline;
+      exchange.totalTimer = setTimeout(
+        () => {
+          exchange.abort(new HTTPTimeoutError("total", total, method, href));
+        },
+        deadline === undefined
+          ? total
+          : Math.max(0, deadline - performance.now()),
+      );
     }
     let started: Promise<Response> | undefined;
     try {
@@ -2050,6 +2093,8 @@ interface Prepared {
   policy: Policy | undefined;
   raiseForStatus: boolean;
   redirect: RequestRedirect | undefined;
+  // When the total budget of a retried request ends (performance.now()).
+  deadline: number | undefined;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
