@@ -85,6 +85,17 @@ export interface PoolOptions extends ConnectOptions {
   setup?: (conn: PoolConnection) => void | PromiseLike<void>;
 }
 
+/** Options of {@linkcode Pool.close}. */
+export interface PoolCloseOptions {
+  /**
+   * Milliseconds to wait for acquired connections to come back; past it
+   * those still out are terminated (their calls fail with
+   * `ConnectionClosedError`) and `close()` resolves. Waits as long as it
+   * takes by default.
+   */
+  timeout?: number;
+}
+
 /** Options of {@linkcode Pool.acquire}. */
 export interface AcquireOptions {
   /** Aborts the wait; it rejects with the signal's reason. */
@@ -231,6 +242,7 @@ export class Pool implements AsyncDisposable {
   #closing = false;
   #closed = false;
   #drained: (() => void)[] = [];
+  #closeDone: Promise<void> | undefined = undefined;
   #lastError: unknown = undefined;
   #tasks: TaskSet;
   #reaper: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -915,29 +927,83 @@ export class Pool implements AsyncDisposable {
   /**
    * Closes the pool gracefully: new acquires are refused, waiters rejected,
    * acquired connections are waited for, then every connection is closed.
+   * With `timeout`, connections still acquired after that many
+   * milliseconds are terminated instead (asyncpg: `wait_for(pool.close())`
+   * then `terminate()`), so a connection that is never released cannot
+   * hold the close forever.
+   *
+   * @example A connection never released
+   * ```ts
+   * import { createPool } from "@aio/std/io/postgres-pool";
+   * import { ConnectionClosedError } from "@aio/std/io/postgres";
+   * import { startPostgres } from "@aio/std/testing/postgres";
+   * import assert from "node:assert/strict";
+   *
+   * await using pg = await startPostgres();
+   * const pool = createPool(pg.url);
+   * const forgotten = await pool.acquire();
+   * await pool.close({ timeout: 100 });
+   * assert.equal(pool.size, 0);
+   * await assert.rejects(forgotten.fetch("SELECT 1"), ConnectionClosedError);
+   * ```
+   *
+   * @param options `timeout`: how long to wait for acquired connections.
    */
-  async close(): Promise<void> {
+  async close(options?: PoolCloseOptions): Promise<void> {
+    const ms = options?.timeout ?? Infinity;
+    if (typeof ms !== "number" || !(ms >= 0)) {
+      throw new RangeError(
+        `Cannot close the pool: 'timeout' must be a number of milliseconds >= 0, got ${
+          String(ms)
+        }`,
+      );
+    }
     if (!this.#closing) {
       this.#closing = true;
       resourceClosed(this);
       this.#refuseWaiters();
       clearTimeout(this.#reaper);
       this.#reaper = undefined;
-      await new Promise<void>((resolve) => {
-        this.#drained.push(resolve);
-        this.#checkDrained();
-      });
-      this.#closed = true;
-      await this.#listener?.close();
-      const slots = [...this.#all];
-      this.#all.clear();
-      this.#idle.length = 0;
-      await Promise.all(slots.map((s) => {
-        s.conn._onClose = undefined;
-        return s.conn.close().catch(() => {});
-      }));
+      this.#closeDone = this.#closeAll();
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cancels: Promise<void>[] = [];
+    if (ms !== Infinity && this.#closeDone !== undefined) {
+      timer = setTimeout(() => {
+        // Past the timeout: those still acquired are terminated (their
+        // close hook discards them, which lets the drain finish), and
+        // what they run is cancelled on the server, which would otherwise
+        // only notice the closed socket when the statement ends.
+        for (const slot of [...this.#all]) {
+          if (!slot.busy) continue;
+          cancels.push(slot.conn._cancelOnServer());
+          slot.conn.terminate();
+        }
+      }, ms);
+    }
+    try {
+      await this.#closeDone;
+    } finally {
+      clearTimeout(timer);
+      await Promise.all(cancels);
     }
     await this.#tasks[Symbol.asyncDispose]();
+  }
+
+  async #closeAll(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#drained.push(resolve);
+      this.#checkDrained();
+    });
+    this.#closed = true;
+    await this.#listener?.close();
+    const slots = [...this.#all];
+    this.#all.clear();
+    this.#idle.length = 0;
+    await Promise.all(slots.map((s) => {
+      s.conn._onClose = undefined;
+      return s.conn.close().catch(() => {});
+    }));
   }
 
   /** Closes the pool at once: every connection, busy or not, is terminated. */

@@ -219,6 +219,50 @@ test("close() waits for acquired connections and refuses new acquires; terminate
   await pool2.close();
 });
 
+test("close({ timeout }) terminates connections never released once the timeout passes", async () => {
+  const pool = createPool(pg!.url, { max: 3 });
+  const forgotten = await pool.acquire();
+  const pid = await forgotten.fetchval<number>("SELECT pg_backend_pid()");
+  const running = forgotten.fetch("SELECT pg_sleep(30)");
+  const returned = await pool.acquire();
+  // Released in time: it is closed gracefully, not terminated.
+  setTimeout(() => returned.release(), 20);
+  let closed = false;
+  const closing = pool.close({ timeout: 300 }).then(() => closed = true);
+  await assert.rejects(pool.acquire(), PoolClosedError);
+  await assert.rejects(running, ConnectionClosedError);
+  await closing;
+  assert.equal(closed, true);
+  assert.equal(pool.size, 0);
+  await assert.rejects(forgotten.fetch("SELECT 1"), ConnectionClosedError);
+  await forgotten.release(); // late: nothing to do, no error
+  // Its backend ends (the server notices the closed socket).
+  const start = performance.now();
+  while (performance.now() - start < 5_000) {
+    const rows = await pg!.adminQuery(
+      `SELECT count(*) FROM pg_stat_activity WHERE pid = ${pid}`,
+    );
+    if (Number(rows[0][0]) === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const rows = await pg!.adminQuery(
+    `SELECT count(*) FROM pg_stat_activity WHERE pid = ${pid}`,
+  );
+  assert.equal(Number(rows[0][0]), 0);
+  await assert.rejects(
+    createPool(pg!.url).close({ timeout: -1 }),
+    RangeError,
+  );
+});
+
+test("close({ timeout }) with nothing acquired closes at once and leaves no timer", async () => {
+  const pool = createPool(pg!.url, { max: 2 });
+  assert.equal(await pool.fetchval("SELECT 1"), 1);
+  await pool.close({ timeout: 60_000 });
+  assert.equal(pool.size, 0);
+  assert.equal(pool.closed, true);
+});
+
 test("min connections open in the background; idleTimeout closes those above min", async () => {
   await using pool = createPool(pg!.url, { min: 2, max: 4, idleTimeout: 50 });
   const conns = await Promise.all([1, 2, 3].map(() => pool.acquire()));
