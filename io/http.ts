@@ -176,6 +176,23 @@ export interface RequestOptions extends SignalOptions {
 }
 
 /**
+ * Options of {@linkcode ClientSession.fetchText} and
+ * {@linkcode ClientSession.fetchJson}: those of a request, and its method.
+ */
+export interface FetchOptions extends RequestOptions {
+  /** The method; `"GET"` by default. */
+  method?: string;
+  /**
+   * Whether a status ≥ 400 rejects with {@linkcode HTTPStatusError}; true by
+   * default for these shortcuts (whatever the session's setting), as
+   * httpx's `r.raise_for_status()` idiom and ky do: a caller who only gets
+   * the body back could not tell an error page from the answer. `false`
+   * returns the body of any status.
+   */
+  raiseForStatus?: boolean;
+}
+
+/**
  * A response whose status was 400 or more — aiohttp's
  * `ClientResponseError`, httpx's `HTTPStatusError`. It carries the status,
  * the method, the URL (without credentials) and the start of the body.
@@ -1613,6 +1630,94 @@ export class ClientSession implements AsyncDisposable {
     options?: RequestOptions,
   ): Promise<ClientResponse> {
     return this.request("OPTIONS", url, options);
+  }
+
+  /**
+   * Sends a request and reads its body as text — the `async with
+   * session.get(url) as resp: return await resp.text()` of aiohttp, in one
+   * call. The body is read to its end (in the caller's cancel scope and
+   * `signal`), so the request's slot is free again when it resolves; a
+   * status ≥ 400 rejects with {@linkcode HTTPStatusError} (its body
+   * excerpt included) unless `raiseForStatus: false`.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession, HTTPStatusError } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, (req) =>
+   *   new URL(req.url).pathname === "/hello"
+   *     ? new Response("hello")
+   *     : new Response("no such page", { status: 404 }));
+   * await using session = new ClientSession({
+   *   baseURL: `http://127.0.0.1:${server.addr.port}`,
+   * });
+   * assert.equal(await session.fetchText("/hello"), "hello");
+   * await assert.rejects(session.fetchText("/nope"), HTTPStatusError);
+   * assert.equal(
+   *   await session.fetchText("/nope", { raiseForStatus: false }),
+   *   "no such page",
+   * );
+   * ```
+   *
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options The method (GET by default) and the request's options.
+   * @returns The body, decoded as UTF-8.
+   */
+  fetchText(url: string | URL, options?: FetchOptions): Promise<string> {
+    return this.#fetchWhole(url, options, "text") as Promise<string>;
+  }
+
+  /**
+   * Sends a request and parses its body as JSON — httpx's
+   * `(await client.get(url)).raise_for_status().json()` in one call. Like
+   * {@linkcode ClientSession.fetchText}: the body is read to its end, and
+   * a status ≥ 400 rejects with {@linkcode HTTPStatusError} unless
+   * `raiseForStatus: false`; a body that is not JSON rejects with
+   * `SyntaxError`.
+   *
+   * @example Usage
+   * ```ts
+   * import { ClientSession } from "@aio/std/io/http";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ port: 0, onListen() {} }, async (req) =>
+   *   Response.json({ method: req.method, got: await req.text() }));
+   * await using session = new ClientSession({
+   *   baseURL: `http://127.0.0.1:${server.addr.port}`,
+   * });
+   * const item = await session.fetchJson<{ method: string; got: string }>(
+   *   "/items",
+   *   { method: "POST", json: { name: "x" } },
+   * );
+   * assert.deepEqual(item, { method: "POST", got: '{"name":"x"}' });
+   * ```
+   *
+   * @typeParam T The type the caller expects (not checked).
+   * @param url An absolute URL, or one relative to `baseURL`.
+   * @param options The method (GET by default) and the request's options.
+   * @returns The parsed value.
+   */
+  fetchJson<T = unknown>(
+    url: string | URL,
+    options?: FetchOptions,
+  ): Promise<T> {
+    return this.#fetchWhole(url, options, "json") as Promise<T>;
+  }
+
+  async #fetchWhole(
+    url: string | URL,
+    options: FetchOptions | undefined,
+    kind: "text" | "json",
+  ): Promise<unknown> {
+    const resp = await this.request(options?.method ?? "GET", url, options);
+    if (resp.status >= 400 && options?.raiseForStatus !== false) {
+      await resp.raiseForStatus(); // reads an excerpt, releases the body
+    }
+    const read = options?.signal === undefined
+      ? undefined
+      : { signal: options.signal };
+    return kind === "text" ? resp.text(read) : resp.json(read);
   }
 
   /**
