@@ -15,6 +15,7 @@ import {
   resourceClosed,
   toCancelError,
 } from "../async/_internal.ts";
+import { debugEnabled } from "../async/debug.ts";
 import type { Guard } from "../sync/lock.ts";
 import { Semaphore } from "../sync/semaphore.ts";
 import { CookieJar } from "./_cookies.ts";
@@ -523,6 +524,10 @@ class Exchange {
   redirected = false;
   aborted = false;
   reason: unknown = undefined;
+  // In debug mode, the body watched for the unread-response report, held
+  // weakly (a strong reference from here would keep it from being
+  // collected, so from being reported): finishing unregisters it.
+  watched: WeakRef<Body> | undefined = undefined;
 
   constructor(
     session: SessionCore,
@@ -563,6 +568,10 @@ class Exchange {
     if (this.hostGuard !== undefined) {
       this.hostGuard[Symbol.dispose]();
       this.session.hostIdle(this.hostKey);
+    }
+    if (this.watched !== undefined) {
+      const body = this.watched.deref();
+      if (body !== undefined) resourceClosed(body);
     }
     this.session.forget(this);
   }
@@ -612,8 +621,15 @@ class Body {
         }: it was already read or released`,
       );
     }
-    this.used = true;
+    this.use();
     return undefined;
+  }
+
+  // The body is taken care of (read or released): debug mode's unread
+  // response report no longer applies.
+  use(): void {
+    this.used = true;
+    resourceClosed(this);
   }
 
   whole(kind: Kind, options: SignalOptions | undefined): Promise<unknown> {
@@ -764,7 +780,7 @@ class Body {
 
   release(): Promise<void> {
     const exchange = this.exchange;
-    this.used = true;
+    this.use();
     if (exchange.finished) return Promise.resolve();
     const reader = exchange.reader;
     if (reader !== undefined) {
@@ -998,7 +1014,11 @@ class LineIterator<T> implements AsyncIterableIterator<T> {
  * request holds its slot (see `limit`) until the body was read to its end,
  * failed, or was released: read it, or dispose of it (`await using resp`)
  * to give the slot back unread. Every body read waits in the cancel scope
- * of the code that reads, even when the request was made in another.
+ * of the code that reads, even when the request was made in another. In
+ * debug mode (`run(main, { debug: true })`, `AIO_DEBUG=1`), a response
+ * collected with its body neither read, cancelled nor released is reported
+ * (`kind: "unclosed"`, `resource: "ClientResponse"`) with the place where
+ * the request was made — aiohttp's "Unclosed response".
  *
  * @example Usage
  * ```ts
@@ -1249,7 +1269,7 @@ export class ClientResponse implements AsyncDisposable {
       await body.release();
       return "";
     }
-    body.used = true;
+    body.use();
     const chunks: Uint8Array[] = [];
     let size = 0;
     try {
@@ -2108,8 +2128,15 @@ export class ClientSession implements AsyncDisposable {
         exchange.connectTimer = undefined;
       }
       exchange.busy = false;
-      const response = new ClientResponse(new Body(exchange, raw));
+      const body = new Body(exchange, raw);
+      const response = new ClientResponse(body);
       if (hasNoBody(method, raw.status)) exchange.finish();
+      else if (debugEnabled()) {
+        // aiohttp's "Unclosed response": a body never read nor released
+        // holds its slot for good; debug mode reports it when collected.
+        registerResource(body, "ClientResponse");
+        exchange.watched = new WeakRef(body);
+      }
       if (hooks?.afterResponse !== undefined) {
         try {
           await hooks.afterResponse(response, outgoing!);
