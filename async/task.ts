@@ -69,27 +69,39 @@ const unretrieved = new FinalizationRegistry<ExceptionContext>(
   reportException,
 );
 
-// The ready queue: tasks start in FIFO order on the next microtask, one
-// microtask for the whole batch (asyncio's call_soon), not one per task.
-let ready: Task<unknown>[] = [];
-let draining = false;
+// The ready queue: tasks start in FIFO order on a later microtask
+// (asyncio's call_soon). Each task gets a microtask of its own, queued where
+// it was created: the microtask carries the creator's async context, so a
+// task sees the AsyncLocalStorage values of the code that made it (asyncio
+// copies contextvars the same way). One drain per batch would start every
+// task of the batch in the first creator's context. A reaction of a settled
+// promise with one shared handler costs less than queueMicrotask here; the
+// handlers run in queue order, so each takes the task at the head.
+let ready: (Task<unknown> | undefined)[] = [];
+let head = 0;
+const settled = Promise.resolve();
 
-function drainReady(): void {
-  while (ready.length > 0) {
-    const batch = ready;
-    ready = [];
-    for (let i = 0; i < batch.length; i++) Task[startTask](batch[i]);
+function startNext(): void {
+  const task = ready[head]!;
+  ready[head++] = undefined;
+  if (head === ready.length) {
+    ready.length = 0;
+    head = 0;
+  } else if (head > 1024 && head * 2 > ready.length) {
+    ready = ready.slice(head);
+    head = 0;
   }
-  draining = false;
+  Task[startTask](task);
 }
 
 const startTask: unique symbol = Symbol("aio.startTask");
 
-const enum State {
-  Pending,
-  Running,
-  Done,
-}
+// A task's state bits, in one field: a program may hold a hundred thousand
+// tasks, and each field costs 8 bytes of every one.
+const DONE = 1;
+const FAILED = 2;
+const CANCELLED = 4;
+const RETRIEVED = 8;
 
 let taskCount = 0;
 const noop = () => {};
@@ -122,18 +134,14 @@ const noop = () => {};
  */
 export class Task<T> implements PromiseLike<T> {
   #name: string | number;
-  #fn: ((signal: AbortSignal) => T | PromiseLike<T>) | undefined;
   #scope: CancelScope;
-  #state = State.Pending;
-  #failed = false;
-  #cancelled = false;
-  #value: unknown = undefined;
+  #flags = 0;
+  // The function until the task starts, then its result or error.
+  #value: unknown;
   #callbacks: ((task: Task<T>) => void)[] | undefined = undefined;
   #owner: ((task: Task<T>) => void) | undefined = undefined;
-  #promise: Promise<T> | undefined = undefined;
-  #resolve: ((value: T) => void) | undefined = undefined;
-  #reject: ((error: unknown) => void) | undefined = undefined;
-  #retrieved = false;
+  // Made only when someone awaits the task.
+  #deferred: PromiseWithResolvers<T> | undefined = undefined;
 
   /**
    * Makes and schedules a task; {@linkcode createTask} is the usual way.
@@ -168,12 +176,9 @@ export class Task<T> implements PromiseLike<T> {
     // the rest of a trivial task.
     this.#name = name ?? ++taskCount;
     // Debug mode watches the task (one variable read while it is off).
-    this.#fn = debugHooks === undefined ? fn : debugHooks.task(this, fn);
+    this.#value = debugHooks === undefined ? fn : debugHooks.task(this, fn);
     ready.push(this as Task<unknown>);
-    if (!draining) {
-      draining = true;
-      queueMicrotask(drainReady);
-    }
+    settled.then(startNext);
   }
 
   /** @ignore Sets the one callback of the group or set that owns the task. */
@@ -189,11 +194,9 @@ export class Task<T> implements PromiseLike<T> {
     const scope = task.#scope;
     if (scope.cancelled) {
       // Cancelled before it ran: like asyncio, the function never starts.
-      task.#fn = undefined;
       task.#finish(true, scope.reason);
       return;
     }
-    task.#state = State.Running;
     let result: unknown;
     try {
       result = scope[enterScope](Task.#run, task);
@@ -218,7 +221,7 @@ export class Task<T> implements PromiseLike<T> {
       }
     } catch (error) {
       // A `then` (or a `then` getter) that throws fails this task only: it
-      // must not escape into the ready queue's drain.
+      // must not escape into the ready queue.
       task.#finish(true, error);
     }
   }
@@ -233,24 +236,28 @@ export class Task<T> implements PromiseLike<T> {
   }
 
   static #run(task: Task<unknown>): unknown {
-    const fn = task.#fn!;
-    task.#fn = undefined;
+    const fn = task.#value as (signal: AbortSignal) => unknown;
+    task.#value = undefined;
     return fn((fn.length > 0 ? task.#scope.signal : undefined) as AbortSignal);
   }
 
   #finish(failed: boolean, value: unknown): void {
     // A thenable may call back more than once, or throw after calling back.
-    if (this.#state === State.Done) return;
-    this.#state = State.Done;
+    let flags = this.#flags;
+    if ((flags & DONE) !== 0) return;
+    flags |= DONE;
     this.#scope[exitScope]();
-    this.#failed = failed;
     this.#value = value;
-    if (failed && isCancellationIn(value, this.#scope)) this.#cancelled = true;
-    if (this.#promise !== undefined) {
-      if (failed) this.#reject!(value);
-      else this.#resolve!(value as T);
-      this.#resolve = this.#reject = undefined;
-    } else if (failed && !this.#cancelled && !this.#retrieved) {
+    if (failed) {
+      flags |= FAILED;
+      if (isCancellationIn(value, this.#scope)) flags |= CANCELLED;
+    }
+    this.#flags = flags;
+    const deferred = this.#deferred;
+    if (deferred !== undefined) {
+      if (failed) deferred.reject(value);
+      else deferred.resolve(value as T);
+    } else if (failed && (flags & (CANCELLED | RETRIEVED)) === 0) {
       // Formatting the stack now drops the frames the error would hold.
       if (value instanceof Error) void value.stack;
       unretrieved.register(this, {
@@ -290,9 +297,10 @@ export class Task<T> implements PromiseLike<T> {
   }
 
   #retrieve(): void {
-    if (this.#retrieved) return;
-    this.#retrieved = true;
-    if (this.#failed) unretrieved.unregister(this);
+    const flags = this.#flags;
+    if ((flags & RETRIEVED) !== 0) return;
+    this.#flags = flags | RETRIEVED;
+    if ((flags & FAILED) !== 0) unretrieved.unregister(this);
   }
 
   /**
@@ -309,29 +317,26 @@ export class Task<T> implements PromiseLike<T> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     this.#retrieve();
-    if (this.#state !== State.Done && currentTaskScope() === this.#scope) {
+    const done = (this.#flags & DONE) !== 0;
+    if (!done && currentTaskScope() === this.#scope) {
       return Promise.reject(
         new Error(
           `Cannot await task '${this.name}': a task cannot await on itself`,
         ),
       ).then(onfulfilled, onrejected);
     }
-    if (this.#promise === undefined) {
-      if (this.#state === State.Done) {
-        this.#promise = this.#failed
-          ? Promise.reject(this.#value)
-          : Promise.resolve(this.#value as T);
-      } else {
-        this.#promise = new Promise<T>((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
-        });
+    let deferred = this.#deferred;
+    if (deferred === undefined) {
+      deferred = this.#deferred = Promise.withResolvers<T>();
+      if (done) {
+        if ((this.#flags & FAILED) !== 0) deferred.reject(this.#value);
+        else deferred.resolve(this.#value as T);
       }
       // An awaiter cancelled before it subscribed must not leave the
       // task's failure unhandled.
-      this.#promise.catch(noop);
+      deferred.promise.catch(noop);
     }
-    const promise = this.#promise;
+    const promise = deferred.promise;
     return suspend<T>((resolve, reject) => {
       promise.then(resolve, reject);
     }).then(onfulfilled, onrejected);
@@ -362,12 +367,12 @@ export class Task<T> implements PromiseLike<T> {
 
   /** Whether the task has finished: returned, thrown or been cancelled. */
   done(): boolean {
-    return this.#state === State.Done;
+    return (this.#flags & DONE) !== 0;
   }
 
   /** Whether the task finished by cancellation. */
   cancelled(): boolean {
-    return this.#cancelled;
+    return (this.#flags & CANCELLED) !== 0;
   }
 
   /**
@@ -379,7 +384,7 @@ export class Task<T> implements PromiseLike<T> {
    * @returns Whether the request was made.
    */
   cancel(reason?: unknown): boolean {
-    if (this.#state === State.Done) return false;
+    if ((this.#flags & DONE) !== 0) return false;
     this.#scope.cancel(reason ?? `Task '${this.name}' was cancelled`);
     return true;
   }
@@ -394,7 +399,7 @@ export class Task<T> implements PromiseLike<T> {
   result(): T {
     this.#assertDone("result");
     this.#retrieve();
-    if (this.#failed) throw this.#value;
+    if ((this.#flags & FAILED) !== 0) throw this.#value;
     return this.#value as T;
   }
 
@@ -408,8 +413,9 @@ export class Task<T> implements PromiseLike<T> {
   exception(): unknown {
     this.#assertDone("exception");
     this.#retrieve();
-    if (this.#cancelled) throw this.#value;
-    return this.#failed ? this.#value : undefined;
+    const flags = this.#flags;
+    if ((flags & CANCELLED) !== 0) throw this.#value;
+    return (flags & FAILED) !== 0 ? this.#value : undefined;
   }
 
   /**
@@ -424,7 +430,7 @@ export class Task<T> implements PromiseLike<T> {
         `Cannot add a done callback: it must be a function, got ${typeof callback}`,
       );
     }
-    if (this.#state === State.Done) {
+    if ((this.#flags & DONE) !== 0) {
       queueMicrotask(() => this.#call(callback));
     } else {
       (this.#callbacks ??= []).push(callback);
@@ -446,7 +452,7 @@ export class Task<T> implements PromiseLike<T> {
   }
 
   #assertDone(what: string): void {
-    if (this.#state !== State.Done) {
+    if ((this.#flags & DONE) === 0) {
       throw new Error(
         `Cannot get the ${what} of task '${this.name}': it is not done yet; await it first`,
       );

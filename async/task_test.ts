@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { CancelledError, CancelScope, checkpoint } from "./cancel_scope.ts";
 import { sleep } from "./sleep.ts";
+import { TaskGroup } from "./task_group.ts";
 import {
   createTask,
   type ExceptionContext,
@@ -73,6 +75,26 @@ Deno.test("createTask() runs fn and the task gives its result", async () => {
   assert.equal(task.cancelled(), false);
   assert.equal(task.result(), 42);
   assert.equal(task.exception(), undefined);
+});
+
+Deno.test("Tasks made in one tick from different AsyncLocalStorage contexts each see their creator's values", async () => {
+  // asyncio copies the creator's contextvars into each task; a shared start
+  // of the batch used to run them all in the first creator's context.
+  const user = new AsyncLocalStorage<string>();
+  const a = user.run("a", () => createTask(() => user.getStore()));
+  const b = user.run("b", () => createTask(() => user.getStore()));
+  const none = createTask(() => user.getStore());
+  assert.deepEqual([await a, await b, await none], ["a", "b", undefined]);
+  const seen = await TaskGroup.run((tg) => {
+    const x = user.run("x", () =>
+      tg.createTask(async () => {
+        await sleep(1);
+        return user.getStore();
+      }));
+    const y = user.run("y", () => tg.createTask(() => user.getStore()));
+    return Promise.all([x, y]);
+  });
+  assert.deepEqual(seen, ["x", "y"]);
 });
 
 Deno.test("Task cancelled before it runs never runs fn and rejects with CancelledError", async () => {
