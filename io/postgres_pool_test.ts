@@ -467,7 +467,7 @@ test("LISTEN/NOTIFY: notifications arrive, survive a backend termination (gap re
   assert.equal((await other.next()).done, true);
 });
 
-test("load: 200 tasks over a pool of 10 with random cancellations and timeouts; every result right, no leaks", async () => {
+test("load: 200 tasks x 500 queries over a pool of 10 with random cancellations and timeouts; every result right, no leaks", async () => {
   const max = 10;
   await using pool = createPool(pg!.url, { max });
   let seed = 42;
@@ -475,7 +475,10 @@ test("load: 200 tasks over a pool of 10 with random cancellations and timeouts; 
   let ok = 0;
   let cancelled = 0;
   const tasks = 200;
-  const perTask = 40;
+  // 100 000 queries. A cancel that reaches the server costs a CancelRequest
+  // (a new socket and a forked process, ~20 ms here), so those are rarer
+  // than the cancels that hit a call waiting for a connection.
+  const perTask = 500;
   await TaskGroup.run((tg) => {
     for (let t = 0; t < tasks; t++) {
       tg.createTask(async () => {
@@ -484,7 +487,7 @@ test("load: 200 tasks over a pool of 10 with random cancellations and timeouts; 
           const r = random();
           try {
             let v: number | undefined;
-            if (r < 0.03) {
+            if (r < 0.015) {
               // cancelled while waiting or while running on the server
               v = await timeout(
                 1 + Math.floor(random() * 5),
@@ -496,13 +499,34 @@ test("load: 200 tasks over a pool of 10 with random cancellations and timeouts; 
                     throw e;
                   }),
               );
-            } else if (r < 0.05) {
+            } else if (r < 0.017) {
+              // a query timeout: always cancelled on the server
               v = await pool.fetchval<number>(
                 "SELECT $1::int FROM pg_sleep(0.05)",
                 [n],
                 { timeout: 5 },
               );
-            } else if (r < 0.07) {
+            } else if (r < 0.022) {
+              // a signal aborted at a random moment
+              const controller = new AbortController();
+              const id = setTimeout(
+                () => controller.abort(),
+                Math.floor(random() * 4),
+              );
+              try {
+                v = await pool.fetchval<number>(
+                  "SELECT $1::int FROM pg_sleep(0.002)",
+                  [n],
+                  { signal: controller.signal },
+                );
+              } finally {
+                clearTimeout(id);
+              }
+            } else if (r < 0.032) {
+              // an acquire that may time out in the line
+              await using conn = await pool.acquire({ timeout: 2 });
+              v = await conn.fetchval<number>("SELECT $1::int", [n]);
+            } else if (r < 0.052) {
               const task = createTask(() =>
                 pool.fetchval<number>("SELECT $1::int", [n])
               );
@@ -526,6 +550,8 @@ test("load: 200 tasks over a pool of 10 with random cancellations and timeouts; 
   });
   assert.equal(ok + cancelled, tasks * perTask);
   assert.ok(ok > tasks * perTask * 0.9);
+  // The cancelled tasks and the query timeouts alone are > 2 %.
+  assert.ok(cancelled > tasks * perTask * 0.02, `${cancelled} cancelled`);
   assert.ok(pool.size <= max);
   assert.equal(pool.idle, pool.size);
   assert.equal(pool.waiting, 0);
