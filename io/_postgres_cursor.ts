@@ -2,11 +2,10 @@
  * Server-side cursors: `DECLARE … NO SCROLL CURSOR` then `FETCH n`
  * batches, inside a transaction. When none is open, the cursor opens one
  * and commits it when the loop ends (also by `break`; a failed FETCH or a
- * cancellation rolls it back), and holds the connection until then: other
- * callers' queries wait instead of running inside its transaction. So the
- * loop body must not await calls on the same connection (they would wait
- * for the loop's end); to run statements there, open the cursor inside
- * `transaction()`, whose calls share the connection. Leaving the loop
+ * cancellation rolls it back), and holds the connection until then: the
+ * calls of the iterating code (the loop body, and tasks started in its
+ * scope) run in that transaction, as they would inside `transaction()`;
+ * other tasks' queries wait instead of running inside it. Leaving the loop
  * closes the cursor and lets the waiting calls in.
  *
  * @example Batches of 2 over 5 rows

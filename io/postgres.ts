@@ -35,7 +35,12 @@ import {
   timeout as withTimeout,
   Waiter,
 } from "../async/mod.ts";
-import { registerResource, resourceClosed } from "../async/_internal.ts";
+import {
+  currentScope,
+  registerResource,
+  resourceClosed,
+} from "../async/_internal.ts";
+import type { CancelScope } from "../async/cancel_scope.ts";
 import {
   Backend,
   cancelRequest,
@@ -771,6 +776,10 @@ class Gate {
   active = 0;
   turns: Turn[] = [];
   closed = false;
+  // A cursor's hold: the calls made in this scope (or scopes nested in it:
+  // the loop body and the tasks it starts) are within the hold too, since
+  // they cannot run inside the `for await` callback as a transaction's do.
+  owner: CancelScope | undefined | null = null;
 
   constructor(
     conn: Connection,
@@ -1036,6 +1045,17 @@ export class Connection implements AsyncDisposable {
     if (this.#gates.size === 0) return this.#root;
     for (let g = holds.getStore(); g !== undefined; g = g.outer) {
       if (g.conn === this && !g.closed) return g;
+    }
+    for (const g of this.#gates) {
+      if (g.owner === null || g.closed) continue;
+      let s = currentScope();
+      if (g.owner === undefined) {
+        // Iterated outside every scope: such code is one caller (the main
+        // program); tasks have scopes of their own.
+        if (s === undefined) return g;
+        continue;
+      }
+      for (; s !== undefined; s = s.parent) if (s === g.owner) return g;
     }
     return this.#root;
   }
@@ -2128,6 +2148,7 @@ export class Connection implements AsyncDisposable {
     if (this.#gate().txDepth > 0) return undefined;
     const gate = await this.#enter(true, options);
     const inner = new Gate(this, gate, holds.getStore(), gate.txDepth);
+    inner.owner = currentScope();
     this.#gates.add(inner);
     let released = false;
     return {
@@ -2216,9 +2237,11 @@ export class Connection implements AsyncDisposable {
   /**
    * Iterates over a query's rows through a server-side cursor, fetched
    * `prefetch` rows at a time. Outside a transaction the cursor opens one,
-   * committed when the loop ends, and holds the connection until then
-   * (other calls wait; inside `transaction()` its calls share it); `break`
-   * or a cancellation closes the cursor.
+   * committed when the loop ends, and holds the connection until then:
+   * the calls of the code that iterates (the loop body, and tasks it
+   * starts) run in that transaction, other callers' calls wait. `break`
+   * or a cancellation closes the cursor; an error rolls the transaction
+   * back.
    *
    * @example Usage
    * ```ts ignore

@@ -8,7 +8,7 @@ import {
   QueryCanceledError,
 } from "./postgres.ts";
 import { pgAvailable, startPostgres } from "../testing/postgres.ts";
-import { timeout, TimeoutError } from "../async/mod.ts";
+import { createTask, TaskGroup, timeout, TimeoutError } from "../async/mod.ts";
 import assert from "node:assert/strict";
 
 const ready = await pgAvailable();
@@ -379,7 +379,7 @@ test("seeded rounds of pipelined queries, errors and cancels: every survivor get
 test("a cursor holds its connection: other tasks' queries wait instead of running inside its transaction", async () => {
   await using conn = await connect(pg!.url);
   const seen: number[] = [];
-  let other: Promise<unknown[]> | undefined;
+  let other: PromiseLike<unknown[]> | undefined;
   let cursorTx: string | undefined;
   for await (
     const row of conn.cursor<{ g: number; tx: string }>(
@@ -394,16 +394,18 @@ test("a cursor holds its connection: other tasks' queries wait instead of runnin
       // Another task, concurrently on the same connection: a read that
       // would see the cursor's transaction id, and an error that would
       // abort that transaction.
-      other = Promise.all([
-        conn.fetchval<string | null>(
-          "SELECT txid_current_if_assigned()::text",
-        ),
-        conn.fetchval("SELECT 1 / $1::int", [0]).then(
-          () => "no error",
-          (e) => e instanceof DivisionByZeroError ? "error" : e,
-        ),
-        conn.fetchval<boolean>("SELECT $1::int = 7", [7]),
-      ]);
+      other = createTask(() =>
+        Promise.all([
+          conn.fetchval<string | null>(
+            "SELECT txid_current_if_assigned()::text",
+          ),
+          conn.fetchval("SELECT 1 / $1::int", [0]).then(
+            () => "no error",
+            (e) => e instanceof DivisionByZeroError ? "error" : e,
+          ),
+          conn.fetchval<boolean>("SELECT $1::int = 7", [7]),
+        ])
+      );
     }
     // The loop body yields to the other task between rows.
     await new Promise((r) => setTimeout(r, 1));
@@ -414,6 +416,36 @@ test("a cursor holds its connection: other tasks' queries wait instead of runnin
   assert.equal(txid, null); // its own transaction, which wrote nothing
   assert.equal(failed, "error");
   assert.equal(seven, true);
+  assert.equal(conn.inTransaction, false);
+});
+
+test("a cursor's loop body runs its own calls in the cursor's transaction, in a task or outside every scope", async () => {
+  await using conn = await connect(pg!.url);
+  await conn.execute("CREATE TEMP TABLE cursor_copy (g int)");
+  const loop = async () => {
+    const txids = new Set<string>();
+    for await (
+      const row of conn.cursor<{ g: number; tx: string }>(
+        "SELECT g, txid_current()::text AS tx FROM generate_series(1, 6) g",
+        [],
+        { prefetch: 2 },
+      )
+    ) {
+      // Used to wait for the loop's end: the loop never ended.
+      await conn.execute("INSERT INTO cursor_copy VALUES ($1)", [row.g]);
+      txids.add(row.tx);
+      txids.add((await conn.fetchval<string>("SELECT txid_current()::text"))!);
+    }
+    return txids.size;
+  };
+  assert.equal(await loop(), 1); // outside every scope
+  assert.equal(await createTask(loop), 1); // in a task
+  // In a task of a group, the loop's own calls still join (scopes nest).
+  assert.equal(await TaskGroup.run(async (tg) => await tg.createTask(loop)), 1);
+  assert.equal(
+    await conn.fetchval("SELECT count(*)::int FROM cursor_copy"),
+    18,
+  );
   assert.equal(conn.inTransaction, false);
 });
 
