@@ -32,6 +32,20 @@ function contextFloor(): Promise<number[]> {
   });
 }
 
+// The same floor with the start deferred as a task's is (asyncio's
+// call_soon): one reaction per task queued where it is made, which is what
+// carries the creator's AsyncLocalStorage values to the later start.
+const settled = Promise.resolve();
+const enter = () => storage.run(store, trivial);
+
+function deferredFloor(): Promise<number[]> {
+  return storage.run(store, () => {
+    const promises = new Array(N);
+    for (let i = 0; i < N; i++) promises[i] = settled.then(enter);
+    return Promise.all(promises);
+  });
+}
+
 function spawnJoin(): Promise<unknown> {
   return TaskGroup.run((tg) => {
     for (let i = 0; i < N; i++) tg.createTask(trivial);
@@ -87,11 +101,18 @@ async function allocationsPerAwait(): Promise<[number, number]> {
 }
 
 export async function rows(): Promise<Row[]> {
-  const [groupStats, floorStats, allStats, pyStats] = await measure(
-    [spawnJoin, contextFloor, promiseAll, pythonContender(PYTHON_TASK_GROUP)],
-    11,
-    2,
-  );
+  const [groupStats, floorStats, deferredStats, allStats, pyStats] =
+    await measure(
+      [
+        spawnJoin,
+        contextFloor,
+        deferredFloor,
+        promiseAll,
+        pythonContender(PYTHON_TASK_GROUP),
+      ],
+      11,
+      2,
+    );
   const group = groupStats.median;
   const floor = floorStats.median;
   const all = allStats.median;
@@ -124,6 +145,14 @@ export async function rows(): Promise<Row[]> {
       anchor: `Promise.all ${msRange(allStats)}`,
       ratio: group / all,
       goal: "(no scopes, no context: not a yardstick)",
+      met: undefined,
+    },
+    {
+      name: "(context) TaskGroup: spawn+join 100k vs the floor, start deferred",
+      ours: msRange(groupStats),
+      anchor: `ALS.run on a later microtask ${msRange(deferredStats)}`,
+      ratio: group / deferredStats.median,
+      goal: "(a task starts later, in its creator's context)",
       met: undefined,
     },
     {
