@@ -1910,16 +1910,17 @@ export class ClientSession implements AsyncDisposable {
       if (params !== undefined) appendParams(target, params);
       href = target.href;
     }
-    const what = `${method} ${safeURL(href)}`;
     let timeout = this.#timeout;
     if (options?.timeout !== undefined) {
-      checkTimeouts(what, options.timeout);
+      checkTimeouts(`${method} ${safeURL(href)}`, options.timeout);
       timeout = { ...timeout, ...options.timeout };
     }
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TypeError(
-        `Cannot ${what}: 'signal' must be an AbortSignal, got ${typeof signal}`,
+        `Cannot ${method} ${
+          safeURL(href)
+        }: 'signal' must be an AbortSignal, got ${typeof signal}`,
       );
     }
     // Headers: the session's, then the request's; a Headers object only
@@ -1946,12 +1947,14 @@ export class ClientSession implements AsyncDisposable {
     }
     if (given > 1) {
       throw new TypeError(
-        `Cannot ${what}: give one of 'json', 'form' and 'body', got ${given}`,
+        `Cannot ${method} ${
+          safeURL(href)
+        }: give one of 'json', 'form' and 'body', got ${given}`,
       );
     }
     const retry = options?.retry === undefined
       ? this.#retry
-      : toPolicy(what, options.retry);
+      : toPolicy(`${method} ${safeURL(href)}`, options.retry);
     return {
       method,
       href,
