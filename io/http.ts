@@ -66,7 +66,9 @@ export interface RetryInfo {
 
 /**
  * When to try a request again — only for failures that a second attempt can
- * heal, only for requests that are safe to send twice.
+ * heal, only for requests that are safe to send twice. The attempts and the
+ * waits between them all come out of one `timeout.total` budget; `connect`
+ * and `read` apply to each attempt.
  */
 export interface RetryPolicy {
   /** How many attempts in all, the first included; 3 by default. */
