@@ -24,7 +24,6 @@ import type { Connection, QueryOptions } from "./postgres.ts";
 import {
   Backend,
   copyData,
-  copyDone,
   copyFail,
   query,
   Writer,
@@ -57,8 +56,14 @@ export interface CopyToOptions extends QueryOptions {
   columns?: string[];
 }
 
-// Characters of rows per CopyData (a Writer reserves 3 bytes per unit).
-const CHUNK = 16 * 1024;
+// A CopyData of rows is sent once it holds this many bytes: few large
+// messages, one socket write each.
+const MESSAGE = 256 * 1024;
+// copyFrom stops pulling its source while more than this waits to be
+// written (the server is slower than the source).
+const HIGH_WATER = 1024 * 1024;
+// copyTo pauses the connection's reads while its stream holds this much.
+const READ_HIGH_WATER = 256 * 1024;
 
 /** Quotes `name` or `schema.name` as identifiers. */
 export function quoteName(name: string): string {
@@ -93,7 +98,8 @@ const HEX = Array.from(
   (_, i) => i.toString(16).padStart(2, "0"),
 );
 
-// A value's text form, as the server's input functions read it.
+// A value's text form, as the server's input functions read it (the slow
+// path of RowEncoder: dates, arrays, bytes, JSON).
 function textOf(value: unknown): string {
   switch (typeof value) {
     case "string":
@@ -136,9 +142,11 @@ function textOf(value: unknown): string {
   return JSON.stringify(value);
 }
 
+const SPECIAL = /[\\\t\n\r]/;
+
 // COPY text format: backslash, tab, newline and CR escaped; NULL is \N.
 function escape(text: string): string {
-  if (!/[\\\t\n\r]/.test(text)) return text;
+  if (!SPECIAL.test(text)) return text;
   return text.replace(
     /[\\\t\n\r]/g,
     (c) =>
@@ -146,31 +154,221 @@ function escape(text: string): string {
   );
 }
 
-/** One row as a COPY text line. */
-export function encodeRow(
-  row: readonly unknown[] | Record<string, unknown>,
+const encoder = new TextEncoder();
+
+function rowValues(
+  row: unknown,
   columns: string[] | undefined,
-): string {
-  let values: readonly unknown[];
-  if (Array.isArray(row)) values = row;
-  else if (row !== null && typeof row === "object") {
+): readonly unknown[] | Record<string, unknown> {
+  if (Array.isArray(row)) return row;
+  if (row !== null && typeof row === "object") {
     if (columns === undefined) {
       throw new TypeError(
         "Cannot COPY: rows given as objects need the 'columns' option",
       );
     }
-    values = columns.map((c) => (row as Record<string, unknown>)[c]);
-  } else {
-    throw new TypeError(
-      `Cannot COPY: each row must be an array or an object, got ${
-        row === null ? "null" : typeof row
-      }`,
-    );
+    return row as Record<string, unknown>;
   }
+  throw new TypeError(
+    `Cannot COPY: each row must be an array or an object, got ${
+      row === null ? "null" : typeof row
+    }`,
+  );
+}
+
+/**
+ * Rows in COPY's text format, written straight into one CopyData message
+ * (type, length, then the lines): ASCII strings and integers byte by byte,
+ * other strings through `encodeInto`, no string per row or value.
+ */
+export class RowEncoder {
+  #buf: Uint8Array;
+  #pos = 5;
+  #columns: string[] | undefined;
+
+  /**
+   * An encoder for rows of `columns` (needed for object rows).
+   *
+   * @param columns The columns, in order.
+   */
+  constructor(columns?: string[]) {
+    this.#columns = columns;
+    this.#buf = new Uint8Array(MESSAGE + 64 * 1024);
+  }
+
+  /** Bytes of rows in the current message. */
+  get size(): number {
+    return this.#pos - 5;
+  }
+
+  #ensure(n: number): void {
+    const need = this.#pos + n;
+    if (need <= this.#buf.length) return;
+    const bigger = new Uint8Array(Math.max(need, this.#buf.length * 2));
+    bigger.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = bigger;
+  }
+
+  /**
+   * Appends one row: an array of values, or an object read by `columns`.
+   *
+   * @param row The row.
+   */
+  row(row: unknown): void {
+    const values = rowValues(row, this.#columns);
+    if (Array.isArray(values)) {
+      const n = values.length;
+      for (let i = 0; i < n; i++) {
+        if (i > 0) this.#tab();
+        this.#value(values[i]);
+      }
+    } else {
+      const columns = this.#columns!;
+      const record = values as Record<string, unknown>;
+      for (let i = 0; i < columns.length; i++) {
+        if (i > 0) this.#tab();
+        this.#value(record[columns[i]]);
+      }
+    }
+    this.#ensure(1);
+    this.#buf[this.#pos++] = 10;
+  }
+
+  #tab(): void {
+    this.#ensure(1);
+    this.#buf[this.#pos++] = 9;
+  }
+
+  #value(v: unknown): void {
+    if (v === null || v === undefined) {
+      this.#ensure(2);
+      this.#buf[this.#pos++] = 92;
+      this.#buf[this.#pos++] = 78; // \N
+    } else if (typeof v === "string") this.#string(v);
+    else if (typeof v === "number") {
+      if ((v | 0) === v) this.#int(v);
+      else this.#ascii(textOf(v));
+    } else if (typeof v === "boolean") {
+      this.#ensure(1);
+      this.#buf[this.#pos++] = v ? 116 : 102;
+    } else if (typeof v === "bigint") this.#ascii(v.toString());
+    else if (v instanceof Date) this.#ascii(textOf(v));
+    else this.#string(textOf(v));
+  }
+
+  #int(v: number): void {
+    this.#ensure(12);
+    const buf = this.#buf;
+    let p = this.#pos;
+    if (v < 0) {
+      buf[p++] = 45;
+      v = -v;
+    }
+    const first = p;
+    do {
+      const r = v % 10;
+      buf[p++] = 48 + r;
+      v = (v - r) / 10;
+    } while (v > 0);
+    for (let a = first, b = p - 1; a < b; a++, b--) {
+      const t = buf[a];
+      buf[a] = buf[b];
+      buf[b] = t;
+    }
+    this.#pos = p;
+  }
+
+  // A string known to be ASCII without escapes (numbers, dates).
+  #ascii(s: string): void {
+    const n = s.length;
+    this.#ensure(n);
+    const buf = this.#buf;
+    let p = this.#pos;
+    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+    this.#pos = p;
+  }
+
+  #string(s: string): void {
+    const n = s.length;
+    this.#ensure(n * 3);
+    if (n > 64) {
+      // Long: one regex test and encodeInto beat a loop.
+      const { written } = encoder.encodeInto(
+        escape(s),
+        this.#buf.subarray(this.#pos),
+      );
+      this.#pos += written;
+      return;
+    }
+    const buf = this.#buf;
+    let p = this.#pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        // Not ASCII: the rest through the encoder.
+        const { written } = encoder.encodeInto(
+          escape(s.slice(i)),
+          buf.subarray(p),
+        );
+        this.#pos = p + written;
+        return;
+      }
+      if (c === 92 || c === 9 || c === 10 || c === 13) {
+        buf[p++] = 92;
+        buf[p++] = c === 92 ? 92 : c === 9 ? 116 : c === 10 ? 110 : 114;
+      } else buf[p++] = c;
+    }
+    this.#pos = p;
+  }
+
+  /**
+   * The CopyData message of the rows so far (and a CopyDone after it when
+   * `last`), or undefined when there are none and not `last`; the encoder
+   * starts a new message.
+   *
+   * @param last Whether to end the COPY.
+   * @returns The bytes to send.
+   */
+  take(last = false): Uint8Array | undefined {
+    let end = this.#pos;
+    let buf = this.#buf;
+    let start = 0;
+    if (end === 5) {
+      if (!last) return undefined;
+      start = end = 5; // no rows: CopyDone alone
+    } else {
+      buf[0] = 0x64;
+      new DataView(buf.buffer).setInt32(1, end - 1);
+    }
+    if (last) {
+      this.#ensure(5);
+      buf = this.#buf;
+      buf[end] = 0x63;
+      buf[end + 1] = buf[end + 2] = buf[end + 3] = 0;
+      buf[end + 4] = 4;
+      end += 5;
+    }
+    // The socket may hold on to these bytes: the next rows get a new buffer.
+    const out = buf.subarray(start, end);
+    this.#buf = new Uint8Array(last ? 0 : this.#buf.length);
+    this.#pos = 5;
+    return out;
+  }
+}
+
+/** One row as a COPY text line. */
+export function encodeRow(
+  row: readonly unknown[] | Record<string, unknown>,
+  columns: string[] | undefined,
+): string {
+  const values = rowValues(row, columns);
+  const list = Array.isArray(values)
+    ? values
+    : columns!.map((c) => (values as Record<string, unknown>)[c]);
   let line = "";
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < list.length; i++) {
     if (i > 0) line += "\t";
-    const v = values[i];
+    const v = list[i];
     line += v === null || v === undefined ? "\\N" : escape(textOf(v));
   }
   return line + "\n";
@@ -195,7 +393,9 @@ function iterate(
 /**
  * COPY `table` FROM STDIN, rows or bytes from `source`. A source that
  * throws, or a cancelled scope, ends the COPY with CopyFail / a cancel
- * request; the connection stays usable.
+ * request; the connection stays usable. The source is pulled only while
+ * less than about 1 MB waits to be written to the socket: a fast source
+ * waits for a slow server instead of piling up in memory.
  *
  * @param conn The connection.
  * @param table The table.
@@ -255,53 +455,52 @@ export function copyFrom(
       const done = request.then(() => {
         settled = true;
         ready(false);
+        return null;
       }, () => {
         settled = true;
         ready(false);
+        return null;
       });
       let sourceError: unknown = undefined;
       let failed = false;
       if (await started) {
-        const data = new Writer(CHUNK * 3 + 1024);
-        let pending = "";
-        const flushText = () => {
-          if (pending.length === 0) return;
-          data.begin(Backend.CopyData).str(pending).end();
-          pending = "";
-          conn._send(data.finish());
+        const rows = new RowEncoder(columns);
+        const send = (bytes: Uint8Array) => {
+          conn._send(bytes);
+          return conn._drained(HIGH_WATER);
         };
         try {
           while (!settled) {
             let step = it.next();
             if (step instanceof Promise) {
-              const raced = await Promise.race([step, done.then(() => null)]);
+              const raced = await Promise.race([step, done]);
               if (raced === null) break;
               step = raced;
             }
             const r = step as IteratorResult<unknown>;
             if (r.done) break;
             const item = r.value;
+            let wait: Promise<void> | undefined;
             if (item instanceof Uint8Array) {
-              flushText();
+              const pending = rows.take();
+              if (pending !== undefined) conn._send(pending);
+              const data = new Writer(item.length + 5);
               copyData(data, item);
-              conn._send(data.finish());
+              wait = send(data.finish());
             } else {
-              pending += encodeRow(
-                item as readonly unknown[] | Record<string, unknown>,
-                columns,
-              );
-              if (pending.length >= CHUNK) flushText();
+              rows.row(item);
+              if (rows.size >= MESSAGE) wait = send(rows.take()!);
             }
+            // Backpressure: the source waits while the socket is behind
+            // (or until the request ends: cancelled, a server error).
+            if (wait !== undefined) await Promise.race([wait, done]);
           }
-          if (!settled) {
-            flushText();
-            copyDone(data);
-            conn._send(data.finish());
-          }
+          if (!settled) conn._send(rows.take(true)!);
         } catch (error) {
           sourceError = error;
           failed = true;
           if (!settled) {
+            const data = new Writer(256);
             copyFail(
               data,
               `the client's source failed: ${
@@ -357,15 +556,20 @@ export function copyTo(
   } TO STDOUT${formatOption(options?.format, options?.header)}`;
   const abort = new AbortController();
   const outer = options?.signal;
+  // A cancel must reach the server's answer: reading goes on.
+  const stop = () => {
+    conn._resumeReading();
+    abort.abort(outer?.reason);
+  };
   if (outer?.aborted) abort.abort(outer.reason);
-  else {outer?.addEventListener("abort", () => abort.abort(outer.reason), {
-      once: true,
-    });}
+  else outer?.addEventListener("abort", stop, { once: true });
   let cancelled = false;
   let finished: Promise<unknown> | undefined;
   // The CopyData messages of one socket read (one per row) become one
   // chunk: they are gathered while the read loop dispatches them, and
-  // handed on in a microtask, once that batch is done.
+  // handed on in a microtask, once that batch is done. When the stream's
+  // queue holds READ_HIGH_WATER bytes, the connection stops reading until
+  // the consumer pulls (the server then waits on its socket).
   let batch = new Uint8Array(0);
   let used = 0;
   let scheduled = false;
@@ -387,6 +591,7 @@ export function copyTo(
     }
     batch.set(buf.subarray(start, end), used);
     used += n;
+    if (used >= (ctrl.desiredSize ?? 0)) conn._pauseReading();
     if (!scheduled) {
       scheduled = true;
       queueMicrotask(flush);
@@ -425,12 +630,22 @@ export function copyTo(
         if (!cancelled) controller.close();
       }, (error) => {
         if (!cancelled) controller.error(error);
+      }).finally(() => {
+        outer?.removeEventListener("abort", stop);
+        conn._resumeReading();
       });
+    },
+    pull() {
+      conn._resumeReading();
     },
     async cancel() {
       cancelled = true;
+      conn._resumeReading();
       abort.abort();
       await finished;
     },
-  }, { highWaterMark: 0 });
+  }, {
+    highWaterMark: READ_HIGH_WATER,
+    size: (chunk) => chunk.byteLength,
+  });
 }

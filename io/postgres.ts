@@ -976,6 +976,14 @@ export class Connection implements AsyncDisposable {
   // Writes not yet handed to the socket, while one is in progress.
   #writeQueue: Uint8Array[] = [];
   #writing = false;
+  // Bytes handed to #send and not yet written; a COPY's writer waits
+  // (`_drained`) while they are above its mark, its read side may pause
+  // the read loop (`_pauseReading`).
+  #unwritten = 0;
+  #drainMark = 0;
+  #drainWake: (() => void) | undefined = undefined;
+  #readPause: Promise<void> | undefined = undefined;
+  #readResume: (() => void) | undefined = undefined;
   // Who may use the connection (see Gate); inner gates of open
   // transactions and `_exclusive` calls.
   #root: Gate = new Gate(this, undefined, undefined, 0);
@@ -1115,6 +1123,7 @@ export class Connection implements AsyncDisposable {
   // Wire
 
   #send(bytes: Uint8Array): void {
+    this.#unwritten += bytes.length;
     if (this.#writing) {
       this.#writeQueue.push(bytes);
       return;
@@ -1122,10 +1131,14 @@ export class Connection implements AsyncDisposable {
     this.#writing = true;
     // The usual case, one write that takes everything, costs no async frame.
     this.#socket.write(bytes).then((n) => {
+      this.#unwritten -= n;
       if (n < bytes.length) this.#flush(bytes.subarray(n));
       else if (this.#writeQueue.length > 0) {
         this.#flush(this.#writeQueue.shift()!);
-      } else this.#writing = false;
+      } else {
+        this.#writing = false;
+        if (this.#drainWake !== undefined) this.#wakeDrained();
+      }
     }, (error) => {
       this.#writing = false;
       this.#fail(error);
@@ -1136,6 +1149,8 @@ export class Connection implements AsyncDisposable {
     try {
       while (true) {
         await writeAll(this.#socket, bytes);
+        this.#unwritten -= bytes.length;
+        if (this.#drainWake !== undefined) this.#wakeDrained();
         const next = this.#writeQueue.shift();
         if (next === undefined) break;
         bytes = next;
@@ -1145,6 +1160,13 @@ export class Connection implements AsyncDisposable {
     } finally {
       this.#writing = false;
     }
+  }
+
+  #wakeDrained(): void {
+    if (this.#unwritten > this.#drainMark && this.#closed === undefined) return;
+    const wake = this.#drainWake!;
+    this.#drainWake = undefined;
+    wake();
   }
 
   // Starts `job` (written as `bytes`); resolves with its result, rejects
@@ -1177,6 +1199,7 @@ export class Connection implements AsyncDisposable {
       while (true) {
         let type: number;
         while ((type = dec.next()) !== -1) this.#dispatch(type, dec);
+        if (this.#readPause !== undefined) await this.#readPause;
         const n = await socket.read(dec.reserve());
         if (n === null) {
           throw new ConnectionClosedError(
@@ -1199,6 +1222,8 @@ export class Connection implements AsyncDisposable {
       : this.#fatal ?? error;
     this.#closed = reason instanceof Error ? reason : new Error(String(reason));
     resourceClosed(this);
+    this._resumeReading();
+    if (this.#drainWake !== undefined) this.#wakeDrained();
     try {
       this.#socket.close();
     } catch { /* already closed */ }
@@ -2187,6 +2212,33 @@ export class Connection implements AsyncDisposable {
   /** @ignore Writes bytes now (CopyData/CopyDone during a request). */
   _send(bytes: Uint8Array): void {
     if (this.#closed === undefined) this.#send(bytes);
+  }
+
+  /**
+   * @ignore Backpressure for a writer inside `_exclusive` (one at a time):
+   * undefined while at most `mark` bytes wait to be written, else a promise
+   * that resolves once they are down to `mark` (or the connection closed).
+   */
+  _drained(mark: number): Promise<void> | undefined {
+    if (this.#unwritten <= mark || this.#closed !== undefined) return;
+    this.#drainMark = mark;
+    return new Promise((resolve) => this.#drainWake = resolve);
+  }
+
+  /**
+   * @ignore Stops reading from the socket once the bytes read so far are
+   * dispatched (a slow COPY TO consumer), until `_resumeReading()`.
+   */
+  _pauseReading(): void {
+    if (this.#readPause !== undefined || this.#closed !== undefined) return;
+    this.#readPause = new Promise((resolve) => this.#readResume = resolve);
+  }
+
+  /** @ignore Reads again after `_pauseReading()`. */
+  _resumeReading(): void {
+    const resume = this.#readResume;
+    this.#readPause = this.#readResume = undefined;
+    resume?.();
   }
 
   /**

@@ -163,6 +163,71 @@ test("a COPY cancelled midway (scope, signal, failing source) leaves nothing and
   assert.equal(await activeBackends(), 0);
 });
 
+test("copyFrom pulls a fast source only as far as the socket takes it (a slow server: bounded, not the whole source)", async () => {
+  await using conn = await open();
+  await using watch = await open();
+  // Each row the server takes ticks a sequence (seen by other sessions at
+  // once) and costs it 20 ms.
+  await conn.execute(`
+    CREATE SEQUENCE copy_seen;
+    CREATE TEMP TABLE slow (v text);
+    CREATE FUNCTION pg_temp.tick() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN PERFORM nextval('copy_seen'); PERFORM pg_sleep(0.02); RETURN NEW; END $$;
+    CREATE TRIGGER tick BEFORE INSERT ON slow FOR EACH ROW EXECUTE FUNCTION pg_temp.tick();`);
+  const n = 60;
+  const row = ["x".repeat(1024 * 1024)]; // 1 MB: one CopyData each
+  let ahead = 0;
+  async function* rows() {
+    for (let i = 0; i < n; i++) {
+      const taken = Number(
+        await watch.fetchval(
+          `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM copy_seen`,
+        ),
+      );
+      ahead = Math.max(ahead, i - taken);
+      yield row;
+    }
+  }
+  assert.equal(await conn.copyFrom("slow", rows()), `COPY ${n}`);
+  // Without backpressure the source is drained at once (ahead ≈ n): all
+  // of it waits in the client's write queue.
+  assert.ok(ahead <= 25, `the source ran ${ahead} rows (MB) ahead`);
+  assert.equal(await conn.fetchval("SELECT count(*)::int FROM slow"), n);
+  await conn.execute("DROP TRIGGER tick ON slow; DROP SEQUENCE copy_seen");
+});
+
+test("copyTo with a slow consumer stops reading: the server waits on its socket instead of the client buffering the table", async () => {
+  await using conn = await open();
+  await using watch = await open();
+  // About 50 MB of rows.
+  const stream = conn.copyTo(
+    "SELECT g, repeat('x', 200) FROM generate_series(1, 250000) g",
+  );
+  const reader = stream.getReader();
+  const first = await reader.read();
+  assert.ok(first.value!.length > 0);
+  // The consumer now holds off. The server must end up blocked writing to
+  // us (wait_event ClientWrite), its query still running, poll after poll.
+  let blocked = 0;
+  for (let i = 0; i < 200 && blocked < 5; i++) {
+    const [state] = await watch.fetch<{ state: string; wait: string | null }>(
+      "SELECT state, wait_event AS wait FROM pg_stat_activity WHERE pid = $1",
+      [conn.pid],
+    );
+    assert.equal(state.state, "active", "the COPY ran to its end unread");
+    blocked = state.wait === "ClientWrite" ? blocked + 1 : 0;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(blocked, 5);
+  // Reading on gets everything, in order.
+  let rows = (new TextDecoder().decode(first.value).match(/\n/g) ?? []).length;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    for (let i = 0; i < r.value.length; i++) if (r.value[i] === 10) rows++;
+  }
+  assert.equal(rows, 250000);
+  assert.equal(await conn.fetchval("SELECT 'survived'"), "survived");
+});
+
 test("cursor: batches of prefetch rows; break closes it; inside a transaction it stays in it", async () => {
   await using conn = await open();
   const seen: number[] = [];
