@@ -2085,7 +2085,10 @@ export class ClientSession implements AsyncDisposable {
         await hooks.beforeRequest(outgoing!);
         if (exchange.aborted) throw exchange.reason;
       }
-      const init: RequestInit & { client?: Deno.HttpClient } = { method };
+      // Only what differs from fetch's defaults: Deno's fetch converts
+      // every member it is given.
+      const init: RequestInit & { client?: Deno.HttpClient } = {};
+      if (method !== "GET") init.method = method;
       if (abortSignal !== undefined) init.signal = abortSignal;
       if (headers !== undefined) init.headers = headers;
       if (prepared.body !== undefined) init.body = prepared.body;
@@ -2280,13 +2283,13 @@ function nextHop(
   }
   if (next.protocol !== "http:" && next.protocol !== "https:") return undefined;
   const status = raw.status;
-  const method = init.method!;
+  const method = init.method ?? "GET";
   const toGet = ((status === 301 || status === 302) && method === "POST") ||
     (status === 303 && method !== "GET" && method !== "HEAD");
   if (!toGet && init.body instanceof ReadableStream) return undefined;
   let headers = init.headers as Headers | undefined;
   if (toGet) {
-    init.method = "GET";
+    delete init.method;
     delete init.body;
     if (headers !== undefined) {
       headers = new Headers(headers);
