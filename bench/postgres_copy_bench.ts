@@ -5,7 +5,8 @@
 //
 //   deno run -A --v8-flags=--expose-gc bench/postgres_copy_bench.ts
 //   BENCH_COPY_ROUNDS=n (default 25), BENCH_COPY_ROWS=n (default 10000),
-//   BENCH_COPY_ONLY=ours (one contender, e.g. under --cpu-prof).
+//   BENCH_COPY_ONLY=ours (one contender, e.g. under --cpu-prof),
+//   BENCH_COPY_TRACE=1 (each run on stderr).
 // deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
 import postgres from "npm:postgres@3.4.9";
 // deno-lint-ignore no-import-prefix -- peers are benchmark-only, not package deps
@@ -127,6 +128,9 @@ for (let round = 0; round < ROUNDS + 2; round++) {
     const t = performance.now();
     await c.copyIn(records);
     if (round >= 2) inMs.get(c.name)!.push(performance.now() - t);
+    if (Deno.env.get("BENCH_COPY_TRACE")) {
+      console.error((performance.now() - t).toFixed(1));
+    }
     await server.adminQuery("TRUNCATE bench_copy");
   }
 }

@@ -196,9 +196,9 @@ export class RowEncoder {
     this.#buf = new Uint8Array(MESSAGE + 64 * 1024);
   }
 
-  /** Bytes of rows in the current message. */
-  get size(): number {
-    return this.#pos - 5;
+  /** Whether the current message is full (time to `take()` it). */
+  get full(): boolean {
+    return this.#pos >= MESSAGE;
   }
 
   #ensure(n: number): void {
@@ -216,109 +216,60 @@ export class RowEncoder {
    */
   row(row: unknown): void {
     const values = rowValues(row, this.#columns);
-    if (Array.isArray(values)) {
+    this.#one[0] = Array.isArray(values)
+      ? values
+      : this.#columns!.map((c) => (values as Record<string, unknown>)[c]);
+    this.rows(this.#one, 0, 1);
+  }
+
+  #one: unknown[] = [undefined];
+
+  /**
+   * Appends the array rows of `items` from `start`, up to `end` or until
+   * the message is full or an item is not an array; one loop, so that it is
+   * optimized early (on-stack) even when the code runs cold.
+   *
+   * @param items The rows.
+   * @param start The first index.
+   * @param end The index after the last.
+   * @returns The index of the first item not appended.
+   */
+  rows(items: readonly unknown[], start: number, end: number): number {
+    // The lines are joined as one string (V8's number-to-string and
+    // concatenation are builtins, fast even before the JIT has warmed up,
+    // which a once-per-COPY loop seldom has), then encoded in one
+    // `encodeInto`: no string per row, no bytes per value.
+    let text = "";
+    let i = start;
+    const room = MESSAGE - this.#pos;
+    for (; i < end && text.length < room; i++) {
+      const values = items[i];
+      if (!Array.isArray(values)) break;
       const n = values.length;
-      for (let i = 0; i < n; i++) {
-        if (i > 0) this.#tab();
-        this.#value(values[i]);
+      for (let k = 0; k < n; k++) {
+        const v = values[k];
+        const sep = k === 0 ? "" : "\t";
+        if (v === null || v === undefined) text += sep + "\\N";
+        else if (typeof v === "number" && (v | 0) === v) text += sep + v;
+        else if (typeof v === "string") {
+          text += SPECIAL.test(v) ? sep + escape(v) : sep + v;
+        } else {text += sep +
+            (typeof v === "boolean" ? (v ? "t" : "f") : escape(textOf(v)));}
       }
-    } else {
-      const columns = this.#columns!;
-      const record = values as Record<string, unknown>;
-      for (let i = 0; i < columns.length; i++) {
-        if (i > 0) this.#tab();
-        this.#value(record[columns[i]]);
-      }
+      text += "\n";
     }
-    this.#ensure(1);
-    this.#buf[this.#pos++] = 10;
+    if (text.length > 0) this.#text(text);
+    return i;
   }
 
-  #tab(): void {
-    this.#ensure(1);
-    this.#buf[this.#pos++] = 9;
-  }
-
-  #value(v: unknown): void {
-    if (v === null || v === undefined) {
-      this.#ensure(2);
-      this.#buf[this.#pos++] = 92;
-      this.#buf[this.#pos++] = 78; // \N
-    } else if (typeof v === "string") this.#string(v);
-    else if (typeof v === "number") {
-      if ((v | 0) === v) this.#int(v);
-      else this.#ascii(textOf(v));
-    } else if (typeof v === "boolean") {
-      this.#ensure(1);
-      this.#buf[this.#pos++] = v ? 116 : 102;
-    } else if (typeof v === "bigint") this.#ascii(v.toString());
-    else if (v instanceof Date) this.#ascii(textOf(v));
-    else this.#string(textOf(v));
-  }
-
-  #int(v: number): void {
-    this.#ensure(12);
-    const buf = this.#buf;
-    let p = this.#pos;
-    if (v < 0) {
-      buf[p++] = 45;
-      v = -v;
-    }
-    const first = p;
-    do {
-      const r = v % 10;
-      buf[p++] = 48 + r;
-      v = (v - r) / 10;
-    } while (v > 0);
-    for (let a = first, b = p - 1; a < b; a++, b--) {
-      const t = buf[a];
-      buf[a] = buf[b];
-      buf[b] = t;
-    }
-    this.#pos = p;
-  }
-
-  // A string known to be ASCII without escapes (numbers, dates).
-  #ascii(s: string): void {
-    const n = s.length;
-    this.#ensure(n);
-    const buf = this.#buf;
-    let p = this.#pos;
-    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
-    this.#pos = p;
-  }
-
-  #string(s: string): void {
-    const n = s.length;
-    this.#ensure(n * 3);
-    if (n > 64) {
-      // Long: one regex test and encodeInto beat a loop.
-      const { written } = encoder.encodeInto(
-        escape(s),
-        this.#buf.subarray(this.#pos),
-      );
-      this.#pos += written;
-      return;
-    }
-    const buf = this.#buf;
-    let p = this.#pos;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) {
-        // Not ASCII: the rest through the encoder.
-        const { written } = encoder.encodeInto(
-          escape(s.slice(i)),
-          buf.subarray(p),
-        );
-        this.#pos = p + written;
-        return;
-      }
-      if (c === 92 || c === 9 || c === 10 || c === 13) {
-        buf[p++] = 92;
-        buf[p++] = c === 92 ? 92 : c === 9 ? 116 : c === 10 ? 110 : 114;
-      } else buf[p++] = c;
-    }
-    this.#pos = p;
+  // Encodes the lines `s`.
+  #text(s: string): void {
+    this.#ensure(s.length * 3);
+    const { written } = encoder.encodeInto(
+      s,
+      this.#buf.subarray(this.#pos),
+    );
+    this.#pos += written;
   }
 
   /**
@@ -432,8 +383,27 @@ export function copyFrom(
       let tag = "";
       const w = new Writer(256);
       query(w, sql);
+      let head = w.finish();
+      // An array's first message goes out with the Query, not one round
+      // trip later (a server that fails the COPY ignores the CopyData that
+      // follows); a small array is then Query, CopyData and CopyDone in one
+      // write.
+      const rows = new RowEncoder(columns);
+      let first = 0;
+      let sentAll = false;
+      if (Array.isArray(source)) {
+        first = rows.rows(source, 0, source.length);
+        sentAll = first === source.length;
+        const data = sentAll ? rows.take(true)! : rows.take();
+        if (data !== undefined) {
+          const both = new Uint8Array(head.length + data.length);
+          both.set(head);
+          both.set(data, head.length);
+          head = both;
+        }
+      }
       const request = conn._request(
-        w.finish(),
+        head,
         {
           onMessage(type, buf, start, end) {
             if (type === Backend.CopyInResponse) {
@@ -463,13 +433,34 @@ export function copyFrom(
       });
       let sourceError: unknown = undefined;
       let failed = false;
-      if (await started) {
-        const rows = new RowEncoder(columns);
+      if (await started && !sentAll) {
         const send = (bytes: Uint8Array) => {
           conn._send(bytes);
           return conn._drained(HIGH_WATER);
         };
         try {
+          if (Array.isArray(source)) {
+            // An array of rows: encoded a message at a time, no iterator.
+            let i = first;
+            while (!settled && i < source.length) {
+              const next = rows.rows(source, i, source.length);
+              if (next === i) {
+                const item = source[i++];
+                if (item instanceof Uint8Array) {
+                  const pending = rows.take();
+                  if (pending !== undefined) conn._send(pending);
+                  const data = new Writer(item.length + 5);
+                  copyData(data, item);
+                  conn._send(data.finish());
+                } else rows.row(item);
+              } else i = next;
+              if (rows.full) {
+                const wait = send(rows.take()!);
+                if (wait !== undefined) await Promise.race([wait, done]);
+              }
+            }
+            it = [][Symbol.iterator]();
+          }
           while (!settled) {
             let step = it.next();
             if (step instanceof Promise) {
@@ -489,7 +480,7 @@ export function copyFrom(
               wait = send(data.finish());
             } else {
               rows.row(item);
-              if (rows.size >= MESSAGE) wait = send(rows.take()!);
+              if (rows.full) wait = send(rows.take()!);
             }
             // Backpressure: the source waits while the socket is behind
             // (or until the request ends: cancelled, a server error).
@@ -530,7 +521,9 @@ export function copyFrom(
 /**
  * COPY a table or a query TO STDOUT as a byte stream. Cancelling the
  * stream (or its reader) cancels the COPY on the server; the connection's
- * turn is held until the server has answered.
+ * turn is held until the server has answered. A slow consumer slows the
+ * server: once about 256 KB wait in the stream, the connection stops
+ * reading until the consumer pulls again.
  *
  * @param conn The connection.
  * @param sqlOrTable A table name (`t`, `schema.t`) or a query.
