@@ -163,6 +163,15 @@ test("a COPY cancelled midway (scope, signal, failing source) leaves nothing and
   assert.equal(await activeBackends(), 0);
 });
 
+test("copyFrom of an array into a missing table: the CopyData sent with the Query is ignored, the error is the server's, the connection lives", async () => {
+  await using conn = await open();
+  await assert.rejects(conn.copyFrom("no_such_table", [[1]]), /no_such_table/);
+  // More than one message: the rest is never sent.
+  const many = Array.from({ length: 50_000 }, (_, i) => [i, "x".repeat(20)]);
+  await assert.rejects(conn.copyFrom("no_such_table", many), /no_such_table/);
+  assert.equal(await conn.fetchval("SELECT 'survived'"), "survived");
+});
+
 test("copyFrom pulls a fast source only as far as the socket takes it (a slow server: bounded, not the whole source)", async () => {
   await using conn = await open();
   await using watch = await open();
