@@ -178,8 +178,9 @@ function rowValues(
 
 /**
  * Rows in COPY's text format, written straight into one CopyData message
- * (type, length, then the lines): ASCII strings and integers byte by byte,
- * other strings through `encodeInto`, no string per row or value.
+ * (type, length, then the lines): the lines of a message are joined and
+ * encoded with one `encodeInto`; a string value is tested for characters
+ * to escape by one precompiled regex.
  */
 export class RowEncoder {
   #buf: Uint8Array;
@@ -226,8 +227,7 @@ export class RowEncoder {
 
   /**
    * Appends the array rows of `items` from `start`, up to `end` or until
-   * the message is full or an item is not an array; one loop, so that it is
-   * optimized early (on-stack) even when the code runs cold.
+   * the message is full or an item is not an array.
    *
    * @param items The rows.
    * @param start The first index.
@@ -242,19 +242,20 @@ export class RowEncoder {
     let text = "";
     let i = start;
     const room = MESSAGE - this.#pos;
-    for (; i < end && text.length < room; i++) {
+    // At least one row, however full the message.
+    for (; i < end && (i === start || text.length < room); i++) {
       const values = items[i];
       if (!Array.isArray(values)) break;
       const n = values.length;
       for (let k = 0; k < n; k++) {
+        if (k > 0) text += "\t";
         const v = values[k];
-        const sep = k === 0 ? "" : "\t";
-        if (v === null || v === undefined) text += sep + "\\N";
-        else if (typeof v === "number" && (v | 0) === v) text += sep + v;
+        if (v === null || v === undefined) text += "\\N";
+        else if (typeof v === "number" && (v | 0) === v) text += v;
         else if (typeof v === "string") {
-          text += SPECIAL.test(v) ? sep + escape(v) : sep + v;
-        } else {text += sep +
-            (typeof v === "boolean" ? (v ? "t" : "f") : escape(textOf(v)));}
+          text += SPECIAL.test(v) ? escape(v) : v;
+        } else if (typeof v === "boolean") text += v ? "t" : "f";
+        else text += escape(textOf(v));
       }
       text += "\n";
     }
@@ -451,7 +452,8 @@ export function copyFrom(
                   if (pending !== undefined) conn._send(pending);
                   const data = new Writer(item.length + 5);
                   copyData(data, item);
-                  conn._send(data.finish());
+                  const wait = send(data.finish());
+                  if (wait !== undefined) await Promise.race([wait, done]);
                 } else rows.row(item);
               } else i = next;
               if (rows.full) {
