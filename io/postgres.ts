@@ -1103,6 +1103,9 @@ export class Connection implements AsyncDisposable {
       this.#inflight[i].collateral = true;
     }
     this.#cancelling++;
+    // The server's answer must be read: a COPY TO whose consumer stalled
+    // paused the reads, and the cancel would wait for its grace instead.
+    this._resumeReading();
     return cancelOnServer(this).finally(() => {
       this.#cancelling--;
     });
@@ -2230,7 +2233,11 @@ export class Connection implements AsyncDisposable {
    * dispatched (a slow COPY TO consumer), until `_resumeReading()`.
    */
   _pauseReading(): void {
-    if (this.#readPause !== undefined || this.#closed !== undefined) return;
+    if (
+      this.#readPause !== undefined || this.#closed !== undefined ||
+      // A job being cancelled: the server's answer must be read.
+      this._running()?.asked === true
+    ) return;
     this.#readPause = new Promise((resolve) => this.#readResume = resolve);
   }
 

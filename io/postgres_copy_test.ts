@@ -237,6 +237,26 @@ test("copyTo with a slow consumer stops reading: the server waits on its socket 
   assert.equal(await conn.fetchval("SELECT 'survived'"), "survived");
 });
 
+test("copyTo with a stalled consumer still times out at its deadline: the cancel's answer is read, the connection lives", async () => {
+  await using conn = await open();
+  const stream = conn.copyTo(
+    "SELECT g, repeat('x', 200) FROM generate_series(1, 250000) g",
+    { timeout: 300 },
+  );
+  const reader = stream.getReader();
+  assert.ok((await reader.read()).value!.length > 0);
+  // The consumer reads no more. At the deadline the COPY must stop on the
+  // server and free the connection for the next query, well before the 2 s
+  // cancel grace that would close it (reads had paused: the server's
+  // answer was never read).
+  const start = performance.now();
+  const failed = reader.closed.then(() => "closed", (e) => e);
+  assert.equal(await conn.fetchval("SELECT 'next'"), "next");
+  assert.ok(performance.now() - start < 1_500);
+  assert.equal(conn.closed, false);
+  assert.ok((await failed) instanceof TimeoutError);
+});
+
 test("cursor: batches of prefetch rows; break closes it; inside a transaction it stays in it", async () => {
   await using conn = await open();
   const seen: number[] = [];
