@@ -7,15 +7,7 @@ import {
   setDebugReporter,
 } from "../async/debug.ts";
 import { ClientSession } from "./http.ts";
-
-function serve(
-  handler: (req: Request) => Response | Promise<Response>,
-): Deno.HttpServer<Deno.NetAddr> & { url: string } {
-  const server = Deno.serve({ port: 0, onListen() {} }, handler);
-  return Object.assign(server, {
-    url: `http://127.0.0.1:${server.addr.port}`,
-  });
-}
+import { serve } from "./_test_util.ts";
 
 /** Collects garbage and yields (finalization callbacks run there) until `until`. */
 async function gcUntil(until: () => boolean, rounds = 50): Promise<void> {

@@ -3,15 +3,7 @@
 import assert from "node:assert/strict";
 import { CancelledError, createTask, sleep } from "../async/mod.ts";
 import { ClientSession, HTTPStatusError } from "./http.ts";
-
-function serve(
-  handler: (req: Request) => Response | Promise<Response>,
-): Deno.HttpServer<Deno.NetAddr> & { url: string } {
-  const server = Deno.serve({ port: 0, onListen() {} }, handler);
-  return Object.assign(server, {
-    url: `http://127.0.0.1:${server.addr.port}`,
-  });
-}
+import { serve } from "./_test_util.ts";
 
 Deno.test("fetchText() and fetchJson() read the whole body and free the slot", async () => {
   await using server = serve((req) =>

@@ -16,28 +16,7 @@ import {
   HTTPStatusError,
   HTTPTimeoutError,
 } from "./http.ts";
-
-// A local server for one test; `hostname` 0.0.0.0 so that 127.0.0.2 (another
-// host, for the cookie tests) reaches it too.
-function serve(
-  handler: (req: Request) => Response | Promise<Response>,
-): Deno.HttpServer<Deno.NetAddr> & { url: string } {
-  const server = Deno.serve(
-    { port: 0, hostname: "0.0.0.0", onListen() {} },
-    handler,
-  );
-  return Object.assign(server, {
-    url: `http://127.0.0.1:${server.addr.port}`,
-  });
-}
-
-// Resolves when the client hangs up on this request.
-function hangUp(req: Request): Promise<void> {
-  return new Promise((resolve) => {
-    if (req.signal.aborted) resolve();
-    req.signal.addEventListener("abort", () => resolve());
-  });
-}
+import { hangUp, serve } from "./_test_util.ts";
 
 // A body that sends `first`, then nothing until the client goes away.
 function stalledBody(first: string, closed?: () => void): ReadableStream {

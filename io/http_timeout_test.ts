@@ -4,23 +4,7 @@ import assert from "node:assert/strict";
 import { Event } from "../sync/event.ts";
 import { FakeTime } from "../testing/fake_time.ts";
 import { ClientSession, HTTPStatusError, HTTPTimeoutError } from "./http.ts";
-
-function serve(
-  handler: (req: Request) => Response | Promise<Response>,
-): Deno.HttpServer<Deno.NetAddr> & { url: string } {
-  const server = Deno.serve({ port: 0, onListen() {} }, handler);
-  return Object.assign(server, {
-    url: `http://127.0.0.1:${server.addr.port}`,
-  });
-}
-
-// Resolves when the client hangs up on this request.
-function hangUp(req: Request): Promise<void> {
-  return new Promise((resolve) => {
-    if (req.signal.aborted) resolve();
-    req.signal.addEventListener("abort", () => resolve());
-  });
-}
+import { hangUp, serve } from "./_test_util.ts";
 
 // `promise`'s value, or "pending" after `ms` real milliseconds (also under
 // a FakeTime).
