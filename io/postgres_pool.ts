@@ -951,7 +951,12 @@ export class Pool implements AsyncDisposable {
    */
   async close(options?: PoolCloseOptions): Promise<void> {
     const ms = options?.timeout ?? Infinity;
-    if (typeof ms !== "number" || !(ms >= 0)) {
+    if (typeof ms !== "number") {
+      throw new TypeError(
+        `Cannot close the pool: 'timeout' must be a number of milliseconds, got ${typeof ms}`,
+      );
+    }
+    if (!(ms >= 0)) {
       throw new RangeError(
         `Cannot close the pool: 'timeout' must be a number of milliseconds >= 0, got ${
           String(ms)

@@ -253,6 +253,10 @@ test("close({ timeout }) terminates connections never released once the timeout 
     createPool(pg!.url).close({ timeout: -1 }),
     RangeError,
   );
+  await assert.rejects(
+    createPool(pg!.url).close({ timeout: "1" as unknown as number }),
+    TypeError,
+  );
 });
 
 test("close({ timeout }) with nothing acquired closes at once and leaves no timer", async () => {
