@@ -2,11 +2,8 @@
  * A Deno lint plugin that catches the seed's async pitfalls before the code
  * runs — what asyncio's debug mode reports at run time, found at edit time.
  *
- * Add it to a project's `deno.json`:
- *
- * ```json
- * { "lint": { "plugins": ["jsr:@aio/std/lint"] } }
- * ```
+ * Add it to a project's `deno.json`: its specifier, `jsr:@aio/std/lint`,
+ * goes in the `lint.plugins` list (the README shows the whole entry).
  *
  * | rule                      | pitfall                                          |
  * | ------------------------- | ------------------------------------------------ |
@@ -119,8 +116,7 @@ function isField(parent: Node, key: string, child: Node): boolean {
 
 /** Specifiers of this library, and the project's own relative imports. */
 function isOurs(specifier: string): boolean {
-  return specifier.startsWith("@aio/std") ||
-    specifier.startsWith("jsr:@aio/std") || specifier.startsWith(".");
+  return /^(?:jsr:)?@aio\/std(?:\/|$)|^\./.test(specifier);
 }
 
 /**
@@ -1438,8 +1434,8 @@ export const noSwallowedCancel: Deno.lint.Rule = {
 };
 
 /**
- * The plugin: `name: "aio"`, five rules. Load it from `deno.json`
- * (`"lint": { "plugins": ["jsr:@aio/std/lint"] }`), or test code with
+ * The plugin: `name: "aio"`, five rules. Load it from `deno.json` (its
+ * specifier `jsr:@aio/std/lint` in `lint.plugins`), or test code with
  * `Deno.lint.runPlugin(plugin, fileName, source)`.
  *
  * @example Every rule on one file
