@@ -19,6 +19,7 @@ import pg from "npm:pg@8.23.1";
 import copyStreams from "npm:pg-copy-streams@7.0.0";
 import process from "node:process";
 import { startPostgres } from "../testing/postgres.ts";
+import { copyText, drain } from "./_copy.ts";
 import type { Row } from "./_compare.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_PG_ROUNDS") ?? 7);
@@ -47,19 +48,6 @@ interface Single {
   /** COPY bench_copy out, returning the bytes read; absent when unsupported. */
   copyOut?(): Promise<number>;
   close(): Promise<void>;
-}
-
-/** COPY's text format of the records, as a peer without COPY helpers needs. */
-function copyText(records: [number, string][]): string {
-  let text = "";
-  for (const [a, b] of records) text += `${a}\t${b}\n`;
-  return text;
-}
-
-async function drain(stream: AsyncIterable<Uint8Array>): Promise<number> {
-  let bytes = 0;
-  for await (const chunk of stream) bytes += chunk.length;
-  return bytes;
 }
 
 /** A pool of 10, shared by 10 concurrent workers. */

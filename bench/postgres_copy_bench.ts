@@ -15,23 +15,12 @@ import pg from "npm:pg@8.23.1";
 import copyStreams from "npm:pg-copy-streams@7.0.0";
 import { connect } from "../io/postgres.ts";
 import { startPostgres } from "../testing/postgres.ts";
+import { copyText, drain } from "./_copy.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_COPY_ROUNDS") ?? 25);
 const ROWS = Number(Deno.env.get("BENCH_COPY_ROWS") ?? 10_000);
 const ONLY = Deno.env.get("BENCH_COPY_ONLY");
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-
-function copyText(records: [number, string][]): string {
-  let text = "";
-  for (const [a, b] of records) text += `${a}\t${b}\n`;
-  return text;
-}
-
-async function drain(stream: AsyncIterable<Uint8Array>): Promise<number> {
-  let bytes = 0;
-  for await (const chunk of stream) bytes += chunk.length;
-  return bytes;
-}
 
 interface Copier {
   name: string;
