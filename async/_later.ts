@@ -7,6 +7,7 @@ import {
   addListener,
   type CancelListener,
   currentScope,
+  isThenable,
   removeListener,
   reportException,
 } from "./_internal.ts";
@@ -21,10 +22,8 @@ type Snapshot = <R>(fn: () => R) => R;
  * @param what Names the caller in the report, e.g. "A debounced function".
  */
 export function reportRejection(result: unknown, what: string): void {
-  if (
-    typeof (result as PromiseLike<unknown> | undefined)?.then === "function"
-  ) {
-    (result as PromiseLike<unknown>).then(
+  if (isThenable(result)) {
+    result.then(
       undefined,
       (error) => reportException({ message: `${what} rejected`, error }),
     );
