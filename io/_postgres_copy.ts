@@ -252,9 +252,8 @@ export class RowEncoder {
         const v = values[k];
         if (v === null || v === undefined) text += "\\N";
         else if (typeof v === "number" && (v | 0) === v) text += v;
-        else if (typeof v === "string") {
-          text += SPECIAL.test(v) ? escape(v) : v;
-        } else if (typeof v === "boolean") text += v ? "t" : "f";
+        else if (typeof v === "string") text += escape(v);
+        else if (typeof v === "boolean") text += v ? "t" : "f";
         else text += escape(textOf(v));
       }
       text += "\n";
@@ -306,24 +305,6 @@ export class RowEncoder {
     this.#pos = 5;
     return out;
   }
-}
-
-/** One row as a COPY text line. */
-export function encodeRow(
-  row: readonly unknown[] | Record<string, unknown>,
-  columns: string[] | undefined,
-): string {
-  const values = rowValues(row, columns);
-  const list = Array.isArray(values)
-    ? values
-    : columns!.map((c) => (values as Record<string, unknown>)[c]);
-  let line = "";
-  for (let i = 0; i < list.length; i++) {
-    if (i > 0) line += "\t";
-    const v = list[i];
-    line += v === null || v === undefined ? "\\N" : escape(textOf(v));
-  }
-  return line + "\n";
 }
 
 function iterate(

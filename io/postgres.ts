@@ -1054,16 +1054,18 @@ export class Connection implements AsyncDisposable {
     for (let g = holds.getStore(); g !== undefined; g = g.outer) {
       if (g.conn === this && !g.closed) return g;
     }
+    const scope = currentScope();
     for (const g of this.#gates) {
       if (g.owner === null || g.closed) continue;
-      let s = currentScope();
+      // Iterated outside every scope: such code is one caller (the main
+      // program); tasks have scopes of their own.
       if (g.owner === undefined) {
-        // Iterated outside every scope: such code is one caller (the main
-        // program); tasks have scopes of their own.
-        if (s === undefined) return g;
+        if (scope === undefined) return g;
         continue;
       }
-      for (; s !== undefined; s = s.parent) if (s === g.owner) return g;
+      for (let s = scope; s !== undefined; s = s.parent) {
+        if (s === g.owner) return g;
+      }
     }
     return this.#root;
   }
