@@ -10,11 +10,11 @@ import ky from "npm:ky@1.14.3";
 import { currentSignal } from "../async/cancel_scope.ts";
 import { TaskGroup } from "../async/task_group.ts";
 import { ClientSession } from "../io/http.ts";
-import { gc, type Row } from "./_compare.ts";
+import { minorGc, type Row } from "./_compare.ts";
 
 const REQUESTS = 10_000;
 const CONCURRENCY = 50;
-const RUNS = Number(Deno.env.get("AIO_BENCH_HTTP_RUNS") ?? 7);
+const RUNS = Number(Deno.env.get("AIO_BENCH_HTTP_RUNS") ?? 11);
 const WARMUP = 1;
 
 const SERVER = `
@@ -90,6 +90,7 @@ function rate(ms: number): string {
 export async function rows(): Promise<Row[]> {
   const server = await startServer();
   const session = new ClientSession();
+  const cookieless = new ClientSession({ cookies: false });
   const api = ky.create({});
   try {
     const contenders: [string, () => Promise<void>][] = [
@@ -103,6 +104,28 @@ export async function rows(): Promise<Row[]> {
           drive(async (u) => await (await session.get(u)).text(), server.url),
       ],
       ["ky", () => drive((u) => api.get(u).text(), server.url)],
+      // The floor of any client on Deno's fetch that keeps the cookies set
+      // by redirects (it must follow them itself) and reads Set-Cookie: any
+      // member in fetch's init costs, whatever it is.
+      [
+        "fetch, redirect: manual, Set-Cookie read",
+        () =>
+          drive(async (u) => {
+            const resp = await fetch(u, { redirect: "manual" });
+            if (resp.headers.getSetCookie().length > 0) {
+              throw new Error("Unexpected cookies");
+            }
+            return await resp.text();
+          }, server.url),
+      ],
+      [
+        "ours, cookies: false",
+        () =>
+          drive(
+            async (u) => await (await cookieless.get(u)).text(),
+            server.url,
+          ),
+      ],
       // Raw fetch in the same kind of scope as the next contender, as
       // careful code writes it: the task's scope's signal (one per task),
       // so that cancelling the task aborts the request. Deno's fetch costs
@@ -128,11 +151,12 @@ export async function rows(): Promise<Row[]> {
     const times: number[][] = contenders.map(() => []);
     const cpu: number[][] = contenders.map(() => []);
     for (let round = 0; round < WARMUP + RUNS; round++) {
-      // The order rotates each round, and garbage is collected before each
-      // run, so that no contender always pays for another's garbage.
+      // The order rotates each round, and the young generation is collected
+      // before each run, so that no contender always pays for another's
+      // garbage (see minorGc for why not a full collection).
       for (let k = 0; k < contenders.length; k++) {
         const i = (k + round) % contenders.length;
-        gc();
+        minorGc();
         const start = performance.now();
         const usage = process.cpuUsage();
         await contenders[i][1]();
@@ -145,8 +169,24 @@ export async function rows(): Promise<Row[]> {
     }
     const median = (t: number[]) =>
       t.sort((a, b) => a - b)[Math.floor(t.length / 2)];
-    const [fetchMs, oursMs, kyMs, fetchGroupMs, groupMs] = times.map(median);
-    const [fetchCpu, oursCpu, kyCpu, fetchGroupCpu, groupCpu] = cpu.map(median);
+    const [
+      fetchMs,
+      oursMs,
+      kyMs,
+      manualMs,
+      cookielessMs,
+      fetchGroupMs,
+      groupMs,
+    ] = times.map(median);
+    const [
+      fetchCpu,
+      oursCpu,
+      kyCpu,
+      manualCpu,
+      cookielessCpu,
+      fetchGroupCpu,
+      groupCpu,
+    ] = cpu.map(median);
     const label = `${REQUESTS / 1000}k GETs at concurrency ${CONCURRENCY}`;
     const perRequest = (ms: number) =>
       `${(ms * 1000 / REQUESTS).toFixed(1)} µs CPU/req`;
@@ -166,6 +206,24 @@ export async function rows(): Promise<Row[]> {
         ratio: kyCpu / oursCpu,
         goal: ">= 1.0x",
         met: kyCpu / oursCpu >= 1.0,
+      },
+      {
+        name:
+          `ClientSession ${label} vs fetch with redirect: manual and Set-Cookie read (client CPU)`,
+        ours: perRequest(oursCpu),
+        anchor: `fetch+manual ${perRequest(manualCpu)}`,
+        ratio: oursCpu / manualCpu,
+        goal: "context",
+        met: undefined,
+      },
+      {
+        name:
+          `ClientSession({ cookies: false }) ${label} vs raw fetch (client CPU)`,
+        ours: perRequest(cookielessCpu),
+        anchor: `fetch ${perRequest(fetchCpu)}`,
+        ratio: cookielessCpu / fetchCpu,
+        goal: "context",
+        met: undefined,
       },
       {
         name:
@@ -202,6 +260,23 @@ export async function rows(): Promise<Row[]> {
         met: kyMs / oursMs >= 1.0,
       },
       {
+        name:
+          `ClientSession ${label} vs fetch with redirect: manual and Set-Cookie read (time)`,
+        ours: rate(oursMs),
+        anchor: `fetch+manual ${rate(manualMs)}`,
+        ratio: oursMs / manualMs,
+        goal: "context",
+        met: undefined,
+      },
+      {
+        name: `ClientSession({ cookies: false }) ${label} vs raw fetch (time)`,
+        ours: rate(cookielessMs),
+        anchor: `fetch ${rate(fetchMs)}`,
+        ratio: cookielessMs / fetchMs,
+        goal: "context",
+        met: undefined,
+      },
+      {
         name: `ClientSession ${label}, in a TaskGroup, vs raw fetch (time)`,
         ours: rate(groupMs),
         anchor: `fetch ${rate(fetchMs)}`,
@@ -221,6 +296,7 @@ export async function rows(): Promise<Row[]> {
     ];
   } finally {
     await session.close();
+    await cookieless.close();
     await server.stop();
   }
 }
