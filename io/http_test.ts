@@ -615,3 +615,57 @@ Deno.test("bad input rejects with a clear error, never throws", async () => {
   await session.close();
   await assert.rejects(session.get("http://h/"), /the ClientSession is closed/);
 });
+
+Deno.test("hooks: beforeRequest changes the headers of every hop; afterResponse sees each attempt; a failing afterResponse rejects and frees the slot", async () => {
+  const seen: string[] = [];
+  let calls = 0;
+  await using server = serve((req) => {
+    const path = new URL(req.url).pathname;
+    seen.push(`${path} ${req.headers.get("x-trace") ?? "-"}`);
+    if (path === "/moved") return Response.redirect(`${req.url}/here`, 302);
+    if (path === "/flaky" && ++calls === 1) {
+      return new Response("busy", {
+        status: 503,
+        headers: { "retry-after": "0" },
+      });
+    }
+    return new Response(`at ${path}`);
+  });
+  const statuses: [number, number][] = [];
+  let refuse = false;
+  await using session = new ClientSession({
+    baseURL: server.url,
+    limit: 1,
+    retry: { attempts: 2, minDelay: 1, maxDelay: 1 },
+    hooks: {
+      beforeRequest: async (req) => {
+        await sleep(1);
+        req.headers.set("x-trace", `attempt-${req.attempt}`);
+      },
+      afterResponse: (resp, req) => {
+        statuses.push([req.attempt, resp.status]);
+        if (refuse) throw new RangeError("refused by the hook");
+      },
+    },
+  });
+  const moved = await session.get("/moved");
+  assert.equal(await moved.text(), "at /moved/here");
+  assert.ok(moved.redirected);
+  const flaky = await session.get("/flaky");
+  assert.equal(await flaky.text(), "at /flaky");
+  assert.deepEqual(statuses, [[1, 200], [1, 503], [2, 200]]);
+  refuse = true;
+  await assert.rejects(session.get("/refused"), RangeError);
+  // limit: 1, so the refused response's slot must have been given back.
+  refuse = false;
+  const after = await session.get("/after", { timeout: { total: 2_000 } });
+  assert.equal(await after.text(), "at /after");
+  assert.deepEqual(seen, [
+    "/moved attempt-1",
+    "/moved/here attempt-1",
+    "/flaky attempt-1",
+    "/flaky attempt-2",
+    "/refused attempt-1",
+    "/after attempt-1",
+  ]);
+});
