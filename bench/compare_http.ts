@@ -286,6 +286,15 @@ export async function rows(): Promise<Row[]> {
       },
       {
         name:
+          `Raw fetch ${label} vs raw fetch, another run of it (time: the noise of the method)`,
+        ours: rate(againMs),
+        anchor: `fetch ${rate(fetchMs)}`,
+        ratio: againMs / fetchMs,
+        goal: "context",
+        met: undefined,
+      },
+      {
+        name:
           `ClientSession ${label} vs fetch with redirect: manual and Set-Cookie read (time)`,
         ours: rate(oursMs),
         anchor: `fetch+manual ${rate(manualMs)}`,
