@@ -2160,7 +2160,8 @@ export class ClientSession implements AsyncDisposable {
     outgoing: OutgoingRequest | undefined,
   ): void {
     // Only what differs from fetch's defaults: Deno's fetch converts every
-    // member it is given, and any member at all costs ~3% of a request.
+    // member it is given, and any member at all costs (1-4% of a request,
+    // measured against a local server).
     const init: RequestInit & { client?: Deno.HttpClient } = {};
     if (prepared.method !== "GET") init.method = prepared.method;
     const abortSignal = exchange.controller?.signal;
