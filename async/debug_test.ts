@@ -1,10 +1,8 @@
 import {
   type BlockInfo,
   debugEnabled,
-  type DebugReport,
   enableDebug,
   monitorEventLoop,
-  setDebugReporter,
   taskStats,
 } from "./debug.ts";
 import { hooks, registerResource, resourceClosed } from "./_debug.ts";
@@ -17,6 +15,7 @@ import {
 import { run } from "./run.ts";
 import { sleep } from "./sleep.ts";
 import { TaskSet } from "./task_set.ts";
+import { gcUntil, withReports } from "./_test_util.ts";
 import { CancelledError } from "./cancel_scope.ts";
 import assert from "node:assert/strict";
 
@@ -24,34 +23,6 @@ import assert from "node:assert/strict";
 function block(ms: number): void {
   const end = performance.now() + ms;
   while (performance.now() < end) { /* spin */ }
-}
-
-/** Runs `fn` with a reporter that records every debug report. */
-async function withReports(
-  fn: (reports: DebugReport[]) => Promise<void>,
-): Promise<DebugReport[]> {
-  const reports: DebugReport[] = [];
-  const previous = setDebugReporter((report) => reports.push(report));
-  try {
-    await fn(reports);
-  } finally {
-    setDebugReporter(previous);
-  }
-  return reports;
-}
-
-/** Yields to the event loop, where finalization callbacks run. */
-function macrotask(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-async function gcUntil(until: () => boolean, rounds = 50): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  assert.ok(gc, "run the tests with --v8-flags=--expose-gc");
-  for (let i = 0; i < rounds && !until(); i++) {
-    gc();
-    await macrotask();
-  }
 }
 
 Deno.test("monitorEventLoop() reports a blocked loop through the debug reporter", async () => {

@@ -7,35 +7,22 @@ import {
   setDebugReporter,
 } from "../async/debug.ts";
 import { ClientSession } from "./http.ts";
+import { gcUntil, withReports } from "../async/_test_util.ts";
 import { serve } from "./_test_util.ts";
 
-/** Collects garbage and yields (finalization callbacks run there) until `until`. */
-async function gcUntil(until: () => boolean, rounds = 50): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  assert.ok(gc, "run the tests with --v8-flags=--expose-gc");
-  for (let i = 0; i < rounds && !until(); i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-}
-
-async function withReports(
+// withReports with debug mode on inside.
+function withDebugReports(
   fn: (reports: DebugReport[]) => Promise<void>,
 ): Promise<DebugReport[]> {
-  const reports: DebugReport[] = [];
-  const previous = setDebugReporter((report) => reports.push(report));
-  try {
+  return withReports(async (reports) => {
     using _debug = enableDebug();
     await fn(reports);
-  } finally {
-    setDebugReporter(previous);
-  }
-  return reports;
+  });
 }
 
 Deno.test("debug mode reports a response collected unread, with the place where it was made", async () => {
   await using server = serve(() => new Response("never read"));
-  const reports = await withReports(async (reports) => {
+  const reports = await withDebugReports(async (reports) => {
     await using session = new ClientSession();
     await (async () => {
       await session.get(server.url); // dropped: body unread, slot held
@@ -60,7 +47,7 @@ Deno.test("debug mode does not report responses that were read, released, bodile
       ? new Response(null, { status: 204 })
       : new Response("body")
   );
-  const reports = await withReports(async () => {
+  const reports = await withDebugReports(async () => {
     await using session = new ClientSession({ baseURL: server.url });
     await (async () => {
       await (await session.get("/")).text();
