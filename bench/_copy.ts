@@ -16,3 +16,21 @@ export async function drain(
   for await (const chunk of stream) bytes += chunk.length;
   return bytes;
 }
+
+/**
+ * Ends a Node COPY FROM stream (pg-copy-streams) with `text` and waits until
+ * the server has taken it all.
+ */
+export function endCopy(
+  stream: {
+    on(event: "error" | "finish", listener: (error?: unknown) => void): void;
+    end(text: string): void;
+  },
+  text: string,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    stream.on("error", reject);
+    stream.on("finish", () => resolve());
+    stream.end(text);
+  });
+}

@@ -19,7 +19,7 @@ import pg from "npm:pg@8.23.1";
 import copyStreams from "npm:pg-copy-streams@7.0.0";
 import process from "node:process";
 import { startPostgres } from "../testing/postgres.ts";
-import { copyText, drain } from "./_copy.ts";
+import { copyText, drain, endCopy } from "./_copy.ts";
 import type { Row } from "./_compare.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_PG_ROUNDS") ?? 7);
@@ -201,14 +201,10 @@ const nodePg: Contender = {
         ),
       // COPY through pg-copy-streams, the usual companion of pg.
       copyIn: async (records) => {
-        const stream = client.query(
-          copyStreams.from("COPY bench_copy (a, b) FROM STDIN"),
+        await endCopy(
+          client.query(copyStreams.from("COPY bench_copy (a, b) FROM STDIN")),
+          copyText(records),
         );
-        await new Promise<void>((resolve, reject) => {
-          stream.on("error", reject);
-          stream.on("finish", resolve);
-          stream.end(copyText(records));
-        });
       },
       // No copyOut: pg-copy-streams' COPY TO stream delivers no data under
       // Deno's Node compatibility (it waits forever), so pg sits that out.

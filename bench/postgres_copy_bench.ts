@@ -15,7 +15,7 @@ import pg from "npm:pg@8.23.1";
 import copyStreams from "npm:pg-copy-streams@7.0.0";
 import { connect } from "../io/postgres.ts";
 import { startPostgres } from "../testing/postgres.ts";
-import { copyText, drain } from "./_copy.ts";
+import { copyText, drain, endCopy } from "./_copy.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_COPY_ROUNDS") ?? 25);
 const ROWS = Number(Deno.env.get("BENCH_COPY_ROWS") ?? 10_000);
@@ -79,14 +79,10 @@ const all: Copier[] = [
   {
     name: "pg",
     copyIn: async (records) => {
-      const stream = client.query(
-        copyStreams.from("COPY bench_copy (a, b) FROM STDIN"),
+      await endCopy(
+        client.query(copyStreams.from("COPY bench_copy (a, b) FROM STDIN")),
+        copyText(records),
       );
-      await new Promise<void>((resolve, reject) => {
-        stream.on("error", reject);
-        stream.on("finish", resolve);
-        stream.end(copyText(records));
-      });
     },
     close: () => client.end(),
   },
